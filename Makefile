@@ -1,0 +1,37 @@
+# kmo: every target does its own set-up on a fresh Debian machine (root installs system packages).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint install sysdeps broker-jars clean
+
+demo: install broker-jars
+	$(BIN)/kmo demo
+
+test: install broker-jars
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+install: sysdeps $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Java 17 + Maven fetch and run the embedded Kafka broker. Installed only when missing and root.
+sysdeps:
+	@bash scripts/install-system-deps.sh
+
+# Resolve the Apache Kafka broker jars from Maven Central once per machine (~/.cache/kmo).
+broker-jars: install
+	$(BIN)/kmo broker fetch
+
+clean:
+	rm -rf .kmo .pytest_cache

@@ -1,0 +1,188 @@
+"""``kmo sink``: the warehouse's single writer.
+
+Loop: poll a micro-batch from the events topic -> decode (undecodable messages go to the DLQ with
+their raw bytes) -> one DuckDB transaction inserting the batch through Arrow, idempotent on the
+event uid -> only then commit the Kafka offsets. A crash anywhere re-delivers at most the
+uncommitted batch, and the uid makes the second insert a no-op: every event lands exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka import TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
+
+from analytics.query import sink_socket
+from analytics.query_server import QueryServer
+from analytics.warehouse import events_to_arrow, insert_events, open_warehouse
+from ingest.deadletter import DeadLetter, DeadLetterWriter
+from ingest.schema import DecodeError, KeyEvent, decode
+from kmo.faults import crash_point
+from kmo.kafka import ensure_all_topics, make_consumer, make_producer, resolve_bootstrap
+from kmo.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SinkStats:
+    batches: int = 0
+    consumed: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "batches": self.batches,
+            "consumed": self.consumed,
+            "inserted": self.inserted,
+            "duplicates_ignored": self.duplicates,
+            "dead_lettered": self.dead_lettered,
+            "seconds": round(time.monotonic() - self.started, 3),
+        }
+
+
+class WarehouseSink:
+    """Consumes the events topic into DuckDB. One per warehouse file."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group_id: str = "kmo-sink",
+        batch_max: int = 20000,
+        batch_seconds: float = 0.5,
+        serve_queries: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.batch_max = batch_max
+        self.batch_seconds = batch_seconds
+        bootstrap = resolve_bootstrap(settings)
+        self.topics = ensure_all_topics(settings, bootstrap)
+        self.con = open_warehouse(settings.warehouse)
+        self.consumer = make_consumer(bootstrap, group_id, max_poll_records=batch_max)
+        self.consumer.subscribe([self.topics.events.name])
+        self.producer = make_producer(bootstrap)
+        self.dead_letters = DeadLetterWriter(
+            self.producer, self.topics.dlq.name, settings.home / "quarantine"
+        )
+        self.stats = SinkStats()
+        self.stop_event = threading.Event()
+        self.server = QueryServer(self.con, sink_socket(settings)) if serve_queries else None
+
+    def run(
+        self, *, until_idle: float | None = None, on_batch: Callable[[SinkStats], None] | None = None
+    ) -> SinkStats:
+        """Consume until stopped (SIGTERM/SIGINT or :attr:`stop_event`), or, with ``until_idle``,
+        until caught up with the topic's end and nothing new arrived for that many seconds."""
+        idle_since = time.monotonic()
+        while not self.stop_event.is_set():
+            batch = self._poll_batch()
+            if batch:
+                self._process(batch)
+                idle_since = time.monotonic()
+                if on_batch is not None:
+                    on_batch(self.stats)
+            elif until_idle is not None and time.monotonic() - idle_since >= until_idle and self._caught_up():
+                break
+        return self.stats
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.consumer.close(autocommit=False)
+        self.producer.close()
+        self.con.close()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT finish the current batch, then stop: a clean stop never replays."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+
+    # -- internals ---------------------------------------------------------------------------
+    def _poll_batch(self) -> list:
+        records: list = []
+        deadline = time.monotonic() + self.batch_seconds
+        while len(records) < self.batch_max:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            polled = self.consumer.poll(
+                timeout_ms=int(remaining * 1000) + 1, max_records=self.batch_max - len(records)
+            )
+            for recs in polled.values():
+                records.extend(recs)
+            if not polled and records:
+                break  # nothing more right now: write what we have rather than wait
+        return records
+
+    def _process(self, records: list) -> None:
+        events: list[KeyEvent] = []
+        positions: list[tuple[int, int]] = []
+        pending = []
+        for rec in records:
+            try:
+                events.append(decode(rec.value))
+                positions.append((rec.partition, rec.offset))
+            except DecodeError as exc:
+                origin = f"kafka://{rec.topic}/{rec.partition}@{rec.offset}"
+                letter = DeadLetter(exc.raw or b"", "sink", rec.topic, origin, exc.reason)
+                pending.append(self.dead_letters.send(letter))
+        if pending:
+            self.producer.flush()
+            failed = [f for f in pending if f.failed()]
+            if failed:  # do not commit past records whose dead letter was not stored
+                raise RuntimeError(f"could not dead-letter {len(failed)} record(s): {failed[0].exception}")
+            self.stats.dead_lettered += len(pending)
+        inserted = 0
+        if events:
+            table = events_to_arrow(events, positions)
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                inserted = insert_events(self.con, table)
+                crash_point("sink.before_db_commit")
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        crash_point("sink.after_db_commit")
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            if tp not in offsets or offsets[tp].offset <= rec.offset:
+                offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # A rebalance took the partitions; their new owner re-reads the batch and the uid
+            # makes those inserts no-ops. Nothing is lost.
+            log.warning("offset commit failed after a rebalance (batch will be re-read, harmlessly): %s", exc)
+        self.stats.batches += 1
+        self.stats.consumed += len(records)
+        self.stats.inserted += inserted
+        self.stats.duplicates += len(events) - inserted
+
+    def _caught_up(self) -> bool:
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return False
+        ends = self.consumer.end_offsets(list(assignment))
+        return all(self.consumer.position(tp) >= end for tp, end in ends.items())
+
+
+def run_sink(settings: Settings, *, until_idle: float | None = None) -> SinkStats:
+    sink = WarehouseSink(settings)
+    sink.install_signal_handlers()
+    try:
+        return sink.run(until_idle=until_idle)
+    finally:
+        sink.close()

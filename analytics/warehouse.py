@@ -1,0 +1,224 @@
+"""The DuckDB warehouse: opening it, migrating it, and writing event batches through Arrow.
+
+Only the sink writes (DuckDB admits one read-write process per file); everything else reads through
+the sink's query socket or opens the file read-only when no sink runs (:mod:`analytics.query`).
+Rows arrive as Arrow tables and are inserted with ``INSERT ... ON CONFLICT DO NOTHING`` on the
+event uid, never with ``executemany`` (measured here at under 1k rows/s against 100k+ for Arrow).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from ingest.schema import KeyEvent, type_uid
+
+_MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "uid",
+    "time",
+    "source",
+    "provider",
+    "class_uid",
+    "activity_id",
+    "type_uid",
+    "op",
+    "operation",
+    "is_usage",
+    "success",
+    "error_code",
+    "error_message",
+    "key_uri",
+    "key_version",
+    "key_alias",
+    "related_keys",
+    "actor_principal",
+    "actor_type",
+    "actor_name",
+    "actor_account",
+    "actor_invoked_by",
+    "src_ip",
+    "user_agent",
+    "region",
+    "account",
+    "service",
+    "provider_event_id",
+    "request_id",
+    "context_keys",
+    "details",
+    "origin",
+    "raw_data",
+    "ingested_at",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("uid", pa.string()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+        ("provider", pa.string()),
+        ("class_uid", pa.int32()),
+        ("activity_id", pa.int32()),
+        ("type_uid", pa.int64()),
+        ("op", pa.string()),
+        ("operation", pa.string()),
+        ("is_usage", pa.bool_()),
+        ("success", pa.bool_()),
+        ("error_code", pa.string()),
+        ("error_message", pa.string()),
+        ("key_uri", pa.string()),
+        ("key_version", pa.string()),
+        ("key_alias", pa.string()),
+        ("related_keys", pa.list_(pa.string())),
+        ("actor_principal", pa.string()),
+        ("actor_type", pa.string()),
+        ("actor_name", pa.string()),
+        ("actor_account", pa.string()),
+        ("actor_invoked_by", pa.string()),
+        ("src_ip", pa.string()),
+        ("user_agent", pa.string()),
+        ("region", pa.string()),
+        ("account", pa.string()),
+        ("service", pa.string()),
+        ("provider_event_id", pa.string()),
+        ("request_id", pa.string()),
+        ("context_keys", pa.list_(pa.string())),
+        ("details", pa.string()),
+        ("origin", pa.string()),
+        ("raw_data", pa.string()),
+        ("ingested_at", pa.timestamp("us", tz="UTC")),
+        ("kafka_partition", pa.int32()),
+        ("kafka_offset", pa.int64()),
+    ]
+)
+assert tuple(_ARROW_SCHEMA.names) == EVENT_COLUMNS
+
+# Built from the constant column tuple above, never from input: no injection surface.
+_INSERT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
+    f"SELECT {', '.join(EVENT_COLUMNS)} FROM incoming ON CONFLICT DO NOTHING"
+)
+
+
+def open_warehouse(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and for writers, create and migrate) the warehouse. New files are 0600 in a 0700 dir."""
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    existed = path.exists()
+    con = duckdb.connect(str(path))
+    if not existed:
+        os.chmod(path, 0o600)
+    migrate(con)
+    return con
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every shipped migration, in order."""
+    found = []
+    for entry in resources.files("sql").joinpath("migrations").iterdir():
+        m = _MIGRATION.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text()))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a version number: {versions}")
+    return found
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the migrations not yet applied, each in its own transaction; return their names."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, name, sql in migrations():
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def events_to_arrow(
+    events: Sequence[KeyEvent], positions: Sequence[tuple[int, int]] | None = None
+) -> pa.Table:
+    """Columns for ``events``, in ``EVENT_COLUMNS`` order. ``positions`` are (partition, offset)."""
+    now = datetime.now(UTC)
+    cols: dict[str, list[object]] = {name: [] for name in EVENT_COLUMNS}
+    for i, e in enumerate(events):
+        cls = e.op.event_class
+        activity = e.op.activity_id
+        part, off = positions[i] if positions is not None else (None, None)
+        values = (
+            e.uid,
+            e.time,
+            e.source,
+            str(e.provider),
+            int(cls),
+            activity,
+            type_uid(int(cls), activity),
+            str(e.op),
+            e.operation,
+            e.op.is_usage,
+            e.success,
+            e.error_code,
+            e.error_message,
+            e.key.uri if e.key else None,
+            e.key_version,
+            e.key_alias,
+            [k.uri for k in e.related_keys],
+            e.actor.principal,
+            e.actor.principal_type,
+            e.actor.name,
+            e.actor.account,
+            e.actor.invoked_by,
+            e.src_ip,
+            e.user_agent,
+            e.region,
+            e.account,
+            e.service,
+            e.provider_event_id,
+            e.request_id,
+            list(e.context_keys),
+            orjson.dumps(e.details).decode() if e.details else None,
+            e.origin,
+            e.raw,
+            now,
+            part,
+            off,
+        )
+        for name, value in zip(EVENT_COLUMNS, values, strict=True):
+            cols[name].append(value)
+    return pa.Table.from_pydict(cols, schema=_ARROW_SCHEMA)
+
+
+def insert_events(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
+    """Insert inside the caller's transaction; duplicates (same uid) are ignored. Returns rows added."""
+    con.register("incoming", table)
+    try:
+        row = con.execute(_INSERT).fetchone()
+    finally:
+        con.unregister("incoming")
+    return int(row[0]) if row else 0

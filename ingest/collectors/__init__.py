@@ -1,0 +1,1 @@
+"""Collectors: find inputs, frame records, hand them to parsers, produce, checkpoint."""

@@ -1,0 +1,230 @@
+"""AWS CloudTrail records (KMS events) -> KeyEvent.
+
+Only ``eventSource == "kms.amazonaws.com"`` records become events; other services' records return
+``None`` and are counted as skipped (a trail carries every service). Facts used, from the AWS KMS
+developer guide's CloudTrail examples:
+
+* the key is the ``AWS::KMS::Key`` ARN in ``resources[]``; older or partial records only name it in
+  ``requestParameters.keyId`` (an ARN, a key id or an alias) or, for CreateKey,
+  ``responseElements.keyMetadata.arn``;
+* service-initiated records (automatic rotation, DeleteKey after the waiting period) have no
+  ``userIdentity.type``; they are attributed to ``invokedBy`` / the service;
+* for AssumedRole callers the stable principal is the role (``sessionIssuer.arn``), and the session
+  name is kept as the actor's name;
+* ``eventID`` is not unique across records in practice (AWS's own examples reuse it), so the uid
+  qualifies it with a content digest (:func:`ingest.schema.event_uid`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from ingest.parsers.base import ParseError, RawRecord
+from ingest.parsers.cloudtrail_ops import CLOUDTRAIL_KMS_OPS
+from ingest.schema import (
+    Actor,
+    KeyEvent,
+    KeyOp,
+    KeyRef,
+    KeyRefError,
+    Provider,
+    TimestampError,
+    event_uid,
+    parse_timestamp,
+)
+
+SOURCE = "aws.cloudtrail"
+KMS_SOURCE = "kms.amazonaws.com"
+# requestParameters facts rules need, by their CloudTrail names. Never plaintext, never ciphertext:
+# KMS does not log either, and kmo would not copy them if it did.
+_DETAIL_PARAMS = {
+    "pendingWindowInDays": "pending_window_days",
+    "keySpec": "key_spec",
+    "customerMasterKeySpec": "key_spec",
+    "keyUsage": "key_usage",
+    "origin": "key_origin",
+    "multiRegion": "multi_region",
+    "bypassPolicyLockoutSafetyCheck": "bypass_policy_lockout_safety_check",
+    "policy": "policy",
+    "granteePrincipal": "grantee_principal",
+    "retiringPrincipal": "retiring_principal",
+    "operations": "grant_operations",
+    "rotationPeriodInDays": "rotation_period_days",
+    "encryptionAlgorithm": "algorithm",
+    "signingAlgorithm": "algorithm",
+    "macAlgorithm": "algorithm",
+    "aliasName": "alias_name",
+    "primaryRegion": "primary_region",
+    "validTo": "valid_to",
+    "expirationModel": "expiration_model",
+}
+
+
+def parse(record: RawRecord) -> KeyEvent | None:
+    """Normalise one CloudTrail record.
+
+    Returns:
+        the event, or ``None`` when the record is another service's.
+
+    Raises:
+        ParseError: when the record is not a CloudTrail record or lacks what a KMS event needs.
+    """
+    rec = record.obj
+    if not isinstance(rec, dict):
+        raise ParseError(SOURCE, record.origin, f"record is a JSON {type(rec).__name__}, not an object")
+    event_source = rec.get("eventSource")
+    name = rec.get("eventName")
+    if not isinstance(event_source, str) or not isinstance(name, str):
+        raise ParseError(SOURCE, record.origin, "missing eventSource/eventName: not a CloudTrail record")
+    if event_source != KMS_SOURCE:
+        return None
+    try:
+        time = parse_timestamp(rec.get("eventTime"))
+    except TimestampError as exc:
+        raise ParseError(SOURCE, record.origin, f"eventTime: {exc}") from None
+
+    region = _str(rec.get("awsRegion"))
+    identity = rec.get("userIdentity")
+    identity = identity if isinstance(identity, dict) else {}
+    account = _str(rec.get("recipientAccountId")) or _str(identity.get("accountId"))
+    params = rec.get("requestParameters")
+    params = params if isinstance(params, dict) else {}
+    response = rec.get("responseElements")
+    response = response if isinstance(response, dict) else {}
+
+    keys, alias = _keys(rec, params, response, region, account)
+    key = keys[0] if keys else None
+    if key is not None and account is None:
+        account = key.uri.split(":")[4]
+
+    provider_id = _str(rec.get("eventID"))
+    error_code = _str(rec.get("errorCode"))
+    details = {out: params[name_] for name_, out in _DETAIL_PARAMS.items() if name_ in params}
+    if name == "ScheduleKeyDeletion" and "deletionDate" in response:
+        details["deletion_date"] = response["deletionDate"]
+    if isinstance(rec.get("eventType"), str):
+        details["event_type"] = rec["eventType"]
+    source_ip = _str(rec.get("sourceIPAddress"))
+    ip = _ip(source_ip)
+    if source_ip and ip is None:
+        details["source_host"] = source_ip  # a service name such as kms.amazonaws.com
+
+    return KeyEvent(
+        uid=event_uid(SOURCE, provider_id, rec),
+        time=time,
+        source=SOURCE,
+        provider=Provider.AWS_KMS,
+        op=CLOUDTRAIL_KMS_OPS.get(name, KeyOp.OTHER),
+        operation=name,
+        success=error_code is None,
+        error_code=error_code,
+        error_message=_str(rec.get("errorMessage")),
+        key=key,
+        key_alias=alias,
+        related_keys=tuple(keys[1:]),
+        actor=_actor(identity, rec),
+        src_ip=ip,
+        user_agent=_str(rec.get("userAgent")),
+        region=region,
+        account=account,
+        service=event_source,
+        provider_event_id=provider_id,
+        request_id=_str(rec.get("requestID")),
+        context_keys=_context_keys(params),
+        details=details,
+        raw=record.text,
+        origin=record.origin,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _ip(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def _keys(
+    rec: dict[str, Any],
+    params: dict[str, Any],
+    response: dict[str, Any],
+    region: str | None,
+    account: str | None,
+) -> tuple[list[KeyRef], str | None]:
+    """Every key the call touched, primary first, and the alias it was addressed by."""
+    keys: list[KeyRef] = []
+    alias = None
+    resources = rec.get("resources")
+    for res in resources if isinstance(resources, list) else ():
+        arn = res.get("ARN") if isinstance(res, dict) else None
+        if not isinstance(arn, str):
+            continue
+        if ":alias/" in arn:
+            alias = alias or arn.rsplit(":", 1)[1]
+            continue
+        try:
+            ref = KeyRef.aws(arn)
+        except KeyRefError:
+            continue
+        if ref not in keys:
+            keys.append(ref)
+    if keys:
+        return keys, alias
+    candidates = [params.get("keyId"), params.get("targetKeyId"), params.get("destinationKeyId")]
+    metadata = response.get("keyMetadata")
+    if isinstance(metadata, dict):
+        candidates.insert(0, metadata.get("arn"))
+    for cand in candidates:
+        if not isinstance(cand, str):
+            continue
+        if cand.startswith("alias/"):
+            alias = alias or cand
+        try:
+            ref = KeyRef.aws(cand, region=region, account=account)
+        except KeyRefError:
+            continue
+        if ref not in keys:
+            keys.append(ref)
+    return keys, alias
+
+
+def _actor(identity: dict[str, Any], rec: dict[str, Any]) -> Actor:
+    kind = _str(identity.get("type"))
+    arn = _str(identity.get("arn"))
+    invoked_by = _str(identity.get("invokedBy"))
+    principal = arn
+    name = _str(identity.get("userName"))
+    if kind == "AssumedRole":
+        ctx = identity.get("sessionContext")
+        issuer = ctx.get("sessionIssuer") if isinstance(ctx, dict) else None
+        issuer_arn = _str(issuer.get("arn")) if isinstance(issuer, dict) else None
+        if issuer_arn:
+            principal = issuer_arn
+            name = arn.rsplit("/", 1)[-1] if arn else name
+    if kind is None and (invoked_by or rec.get("eventType") == "AwsServiceEvent"):
+        kind = "AWSService"
+    if principal is None:
+        principal = invoked_by or _str(identity.get("principalId"))
+    return Actor(
+        principal=principal,
+        principal_type=kind,
+        name=name,
+        account=_str(identity.get("accountId")),
+        invoked_by=invoked_by,
+    )
+
+
+def _context_keys(params: dict[str, Any]) -> tuple[str, ...]:
+    keys: set[str] = set()
+    for field_name in ("encryptionContext", "sourceEncryptionContext", "destinationEncryptionContext"):
+        ctx = params.get(field_name)
+        if isinstance(ctx, dict):
+            keys.update(k for k in ctx if isinstance(k, str))
+    return tuple(sorted(keys))

@@ -1,0 +1,218 @@
+"""The collector loop every file-based source shares: read -> frame -> parse -> produce -> checkpoint.
+
+Ordering rule: a checkpoint is saved only after ``producer.flush()`` returned and every send in the
+batch succeeded, so progress never runs ahead of Kafka. Every frame ends up exactly one of: an
+event on the events topic, a dead letter (raw bytes + reason) on the DLQ topic, or "skipped" (its
+source's record but not about keys). The counts in :class:`RunSummary` add up to the records read.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaProducer
+
+from ingest.checkpoints import CheckpointStore
+from ingest.collectors.inputs import Input, InputError
+from ingest.deadletter import DeadLetter, DeadLetterWriter
+from ingest.framing import Frame, decode_bytes, frame_records
+from ingest.parsers import ParseError, Parser, RawRecord
+from ingest.schema import encode
+from kmo.faults import crash_point
+
+log = logging.getLogger(__name__)
+
+# Records larger than this are not plausible audit events (CloudTrail caps its records at 256 KB);
+# they are dead-lettered rather than sent as events that a 1 MiB production broker would refuse.
+MAX_EVENT_BYTES = 900 * 1024
+
+
+class ProduceError(RuntimeError):
+    """Kafka refused or lost a send; nothing after the last checkpoint is considered done."""
+
+
+@dataclass
+class RunSummary:
+    """What one collector run did. ``records == events + skipped + dead_lettered`` always holds."""
+
+    source: str
+    inputs: int = 0
+    inputs_already_done: int = 0
+    records: int = 0
+    events: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.unreadable
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "inputs": self.inputs,
+            "inputs_already_done": self.inputs_already_done,
+            "records": self.records,
+            "events": self.events,
+            "skipped": self.skipped,
+            "dead_lettered": self.dead_lettered,
+            "unreadable": [{"input": n, "reason": r} for n, r in self.unreadable],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Collector:
+    """Runs one parser over inputs and produces what it makes. Not thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        parser: Parser,
+        producer: KafkaProducer,
+        events_topic: str,
+        dead_letters: DeadLetterWriter,
+        checkpoints: CheckpointStore,
+        batch_records: int = 5000,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.parser = parser
+        self.producer = producer
+        self.events_topic = events_topic
+        self.dead_letters = dead_letters
+        self.checkpoints = checkpoints
+        self.batch_records = batch_records
+        self.progress = progress
+        self._pending: list[Any] = []
+
+    def run(self, inputs: Iterable[Input], summary: RunSummary | None = None) -> RunSummary:
+        """Process every input; an unreadable one is recorded and the run goes on."""
+        summary = summary or RunSummary(self.source)
+        start = time.monotonic()
+        try:
+            for inp in _guarded(inputs, summary):
+                summary.inputs += 1
+                self._one_input(inp, summary)
+        finally:
+            summary.seconds += time.monotonic() - start
+        return summary
+
+    # -- internals ---------------------------------------------------------------------------
+    def _one_input(self, inp: Input, summary: RunSummary) -> None:
+        progress = self.checkpoints.get(self.source, inp.id)
+        if progress.done:
+            summary.inputs_already_done += 1
+            return
+        try:
+            data = inp.read_bytes()
+        except InputError as exc:
+            summary.unreadable.append((exc.name, exc.reason))
+            log.error("cannot read %s: %s", exc.name, exc.reason)
+            return
+        decoded = decode_bytes(data)
+        next_index = progress.next_index
+        good = bad = 0
+        last_index = -1
+        for frame in frame_records(decoded.text):
+            last_index = frame.index
+            if frame.index < next_index:
+                continue  # produced by an earlier run that crashed before finishing this input
+            ok = self._route(frame, inp.name, decoded.problem, summary)
+            good += ok
+            bad += not ok
+            if len(self._pending) >= self.batch_records:
+                self._commit(inp, frame.index + 1)
+        if decoded.tail:
+            index = last_index + 1
+            if index >= next_index:
+                letter = DeadLetter(
+                    decoded.tail,
+                    "ingest",
+                    self.source,
+                    f"{inp.name}#{index}",
+                    decoded.problem or "undecodable tail",
+                )
+                self._pending.append(self.dead_letters.send(letter))
+                summary.records += 1
+                summary.dead_lettered += 1
+                bad += 1
+        self._commit(inp, max(last_index + 1, next_index), done=True)
+        if bad and not good and next_index == 0:
+            reason = decoded.problem or f"no {self.source} record could be read from it"
+            summary.unreadable.append((inp.name, f"{reason} (its bytes are on the dead-letter topic)"))
+
+    def _route(self, frame: Frame, name: str, problem: str | None, summary: RunSummary) -> bool:
+        """Send one frame where it belongs; True if it was usable (an event or skipped)."""
+        summary.records += 1
+        if self.progress is not None:
+            self.progress(1)
+        origin = f"{name}#{frame.index}"
+        if frame.error is not None:
+            reason = f"{frame.error} (record {frame.index}, char {frame.offset})"
+            if problem:
+                reason += f"; {problem}"
+            self._dead_letter(frame.raw, origin, reason, summary)
+            return False
+        try:
+            event = self.parser(RawRecord(frame.text, frame.obj, origin))
+        except ParseError as exc:
+            self._dead_letter(frame.raw, origin, exc.reason, summary)
+            return False
+        if event is None:
+            summary.skipped += 1
+            return True
+        value = encode(event)
+        if len(value) > MAX_EVENT_BYTES:
+            self._dead_letter(
+                frame.raw, origin, f"record too large for an event ({len(value)} bytes)", summary
+            )
+            return False
+        self._pending.append(
+            self.producer.send(
+                self.events_topic,
+                key=event.partition_key,
+                value=value,
+                headers=[("kmo-source", self.source.encode())],
+            )
+        )
+        summary.events += 1
+        return True
+
+    def _dead_letter(self, raw: bytes, origin: str, reason: str, summary: RunSummary) -> None:
+        letter = DeadLetter(raw, "ingest", self.source, origin, reason)
+        self._pending.append(self.dead_letters.send(letter))
+        summary.dead_lettered += 1
+
+    def _commit(self, inp: Input, next_index: int, *, done: bool = False) -> None:
+        """Flush, verify every send, then (and only then) save progress."""
+        self.producer.flush()
+        failed = [f for f in self._pending if f.failed()]
+        self._pending.clear()
+        if failed:
+            raise ProduceError(
+                f"Kafka refused {len(failed)} record(s) from {inp.name}: {failed[0].exception}"
+            )
+        crash_point("collector.before_checkpoint")
+        self.checkpoints.save(self.source, inp.id, next_index, done=done)
+
+
+def _guarded(inputs: Iterable[Input], summary: RunSummary) -> Iterator[Input]:
+    """Iterate inputs; a listing failure (missing path, S3 error) is recorded, not raised."""
+    it = iter(inputs)
+    while True:
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+        except InputError as exc:
+            summary.unreadable.append((exc.name, exc.reason))
+            print(f"kmo: cannot read {exc.name}: {exc.reason}", file=sys.stderr)
+            return

@@ -1,0 +1,27 @@
+"""The event contract: every kmo package imports its event types from here and nowhere else."""
+
+from ingest.schema.codec import DecodeError, decode, encode
+from ingest.schema.event import Actor, KeyEvent, event_uid
+from ingest.schema.keyops import KeyOp
+from ingest.schema.keyref import KeyRef, KeyRefError, Provider
+from ingest.schema.ocsf import OCSF_VERSION, EventClass, type_uid
+from ingest.schema.timestamps import TimestampError, format_timestamp, parse_timestamp
+
+__all__ = [
+    "OCSF_VERSION",
+    "Actor",
+    "DecodeError",
+    "EventClass",
+    "KeyEvent",
+    "KeyOp",
+    "KeyRef",
+    "KeyRefError",
+    "Provider",
+    "TimestampError",
+    "decode",
+    "encode",
+    "event_uid",
+    "format_timestamp",
+    "parse_timestamp",
+    "type_uid",
+]

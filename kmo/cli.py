@@ -1,0 +1,166 @@
+"""The ``kmo`` command line. Every subcommand is a thin shell over a library function.
+
+Exit codes: 0 success; 1 the work ran but part of it failed (an unreadable input, a refused
+query); 2 the configuration or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from kmo.settings import ConfigError, Settings
+
+
+def _print_json(obj: object) -> None:
+    print(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.broker.embedded import EmbeddedKafka, fetch_jars
+
+    if args.action == "fetch":
+        print(fetch_jars(settings, offline=args.offline))
+        return 0
+    broker = EmbeddedKafka(settings, port=args.port)
+    if args.action == "start":
+        print(broker.start())
+    elif args.action == "stop":
+        print("stopped" if broker.stop() else "not running")
+    else:
+        _print_json(broker.status())
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.collect import collect
+
+    sources = {"cloudtrail": "aws.cloudtrail"}
+    summary = collect(
+        settings, sources[args.source], args.paths, show_progress=False if args.no_progress else None
+    )
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(
+            f"{summary.source}: {summary.inputs} input(s) ({summary.inputs_already_done} already done), "
+            f"{summary.records} records -> {summary.events} events, {summary.skipped} skipped "
+            f"(not key-related), {summary.dead_lettered} dead-lettered, in {summary.seconds:.1f}s",
+            file=sys.stderr,
+        )
+    for name, reason in summary.unreadable:
+        print(f"kmo: could not read {name}: {reason}", file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.sink import run_sink
+
+    stats = run_sink(settings, until_idle=args.until_idle)
+    _print_json(stats.as_dict())
+    return 0
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.query import QueryError, render, run_query
+
+    try:
+        table = run_query(settings, args.sql, args.param or ())
+    except QueryError as exc:
+        print(f"kmo: query failed: {exc}", file=sys.stderr)
+        return 1
+    print(render(table, args.format))
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    import base64
+
+    from analytics.query import printable
+    from ingest.dlq_reader import read_dead_letters
+
+    for letter in read_dead_letters(settings, limit=args.limit):
+        if args.json:
+            letter["raw"] = base64.b64encode(letter["raw"] or b"").decode()
+            print(orjson.dumps(letter).decode())
+        else:
+            where = f"[{letter['stage']}/{letter['source']}, {letter['size']} bytes]"
+            print(printable(f"{letter['origin']}  {where}  {letter['reason']}"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from kmo.demo.run import run_demo
+
+    return run_demo(settings, seed=args.seed, days=args.days, keep_broker=args.keep_broker)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kmo", description="kmo: the key management orchestrator")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("broker", help="the embedded Apache Kafka broker")
+    p.add_argument("action", choices=["fetch", "start", "stop", "status"])
+    p.add_argument("--port", type=int, help="listener port (default: free port, kept across restarts)")
+    p.add_argument("--offline", action="store_true", help="fetch: use only the local Maven repository")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("ingest", help="read audit logs and produce normalised events to Kafka")
+    p.add_argument("source", choices=["cloudtrail"])
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH_OR_S3_URI", help="files, directories or s3://bucket/prefix"
+    )
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("sink", help="consume events into the DuckDB warehouse (the only writer)")
+    p.add_argument(
+        "--until-idle", type=float, metavar="SECONDS", help="stop once caught up and idle this long"
+    )
+    p.set_defaults(func=cmd_sink)
+
+    p = sub.add_parser("query", help="run read-only SQL against the warehouse")
+    p.add_argument("sql")
+    p.add_argument("--param", action="append", help="a positional parameter for ? placeholders (repeatable)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("dlq", help="list dead letters (records that could not be used) and why")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--days", type=int, default=21)
+    p.add_argument("--keep-broker", action="store_true", help="leave the embedded broker running afterwards")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = (
+        logging.INFO if args.verbose else getattr(logging, os.environ.get("KMO_LOG_LEVEL", "WARNING").upper())
+    )
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
+    try:
+        settings = Settings.from_env()
+        return int(args.func(args, settings))
+    except ConfigError as exc:
+        print(f"kmo: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The demo: a synthetic key estate written as real audit-log files, run end to end."""

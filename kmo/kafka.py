@@ -1,0 +1,153 @@
+"""Kafka clients configured the one way kmo uses them.
+
+Producers are idempotent with ``acks=all`` (a retried batch is never written twice) and batch with a
+short linger; consumers never auto-commit (offsets are committed by the code that knows the data is
+safely written). ``crc32c`` must be installed next to kafka-python, or record CRCs are computed in
+pure Python at a fraction of the speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from kmo.settings import ConfigError, Settings
+from kmo.topics import Topic, Topics
+
+log = logging.getLogger(__name__)
+
+# Largest message kmo produces. The embedded broker is configured to accept it; a production Kafka
+# keeps its default (1 MiB) unless raised, so larger records are dead-lettered before they are sent.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class KafkaUnavailable(RuntimeError):
+    """No broker answered at the configured bootstrap address."""
+
+
+def bootstrap_file(settings: Settings) -> Path:
+    """Where the embedded broker writes its address for other kmo processes."""
+    return settings.home / "kafka" / "bootstrap"
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """``KMO_KAFKA_BOOTSTRAP`` if set, else the running embedded broker's address.
+
+    Raises:
+        ConfigError: when neither is available, saying how to get one.
+    """
+    if settings.kafka_bootstrap:
+        return settings.kafka_bootstrap
+    path = bootstrap_file(settings)
+    if path.exists():
+        return path.read_text().strip()
+    raise ConfigError(
+        "no Kafka broker: run `kmo broker start` for the embedded one, "
+        "or set KMO_KAFKA_BOOTSTRAP=host:port to use an existing Kafka"
+    )
+
+
+def admin(bootstrap: str) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kmo-admin", request_timeout_ms=15000)
+
+
+def wait_ready(bootstrap: str, timeout: float = 60.0) -> float:
+    """Block until a metadata request succeeds; return the seconds it took.
+
+    Raises:
+        KafkaUnavailable: when the broker does not answer within ``timeout``.
+    """
+    start = time.monotonic()
+    last: Exception | None = None
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    # A plain TCP probe first: kafka-python's clients back off for seconds after a refused
+    # connection, which would triple the time the embedded broker takes to look ready.
+    while time.monotonic() - start < timeout:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            break
+        except OSError as exc:
+            last = exc
+            time.sleep(0.1)
+    while time.monotonic() - start < timeout:
+        try:
+            client = admin(bootstrap)
+            try:
+                client.describe_cluster()
+            finally:
+                client.close()
+            return time.monotonic() - start
+        except (KafkaError, OSError, ValueError) as exc:
+            last = exc
+            time.sleep(0.25)
+    raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout:.0f}s: {last}")
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> list[str]:
+    """Create the topics that do not exist yet, with their partition counts; return those created."""
+    client = admin(bootstrap)
+    try:
+        existing = set(client.list_topics())
+        wanted = [t for t in topics if t.name not in existing]
+        if not wanted:
+            return []
+        new = [
+            NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, topic_configs=dict(t.config))
+            for t in wanted
+        ]
+        # Another process may create one between list and create: that is fine.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            client.create_topics(new, validate_only=False)
+        return [t.name for t in wanted]
+    finally:
+        client.close()
+
+
+def ensure_all_topics(settings: Settings, bootstrap: str | None = None) -> Topics:
+    """Create every kmo topic (idempotent) and return their names."""
+    topics = Topics.for_settings(settings)
+    ensure_topics(bootstrap or resolve_bootstrap(settings), topics.all())
+    return topics
+
+
+def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+    """An idempotent, batching producer."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": "kmo",
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 10,
+        "batch_size": 512 * 1024,
+        "max_request_size": MAX_MESSAGE_BYTES,
+        "retries": 10,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def make_consumer(bootstrap: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
+    """A consumer that never commits on its own."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "client_id": f"kmo-{group_id or 'reader'}",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
+        "fetch_max_bytes": 4 * MAX_MESSAGE_BYTES,
+        "session_timeout_ms": 10000,
+        "heartbeat_interval_ms": 1000,
+        "max_poll_interval_ms": 300000,
+    }
+    config.update(overrides)
+    return KafkaConsumer(**config)
