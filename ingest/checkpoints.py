@@ -9,6 +9,7 @@ SQLite (WAL) because it is atomic, in the standard library, and survives kill -9
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +42,30 @@ class CheckpointStore:
         ).fetchone()
         return Progress(row[0], bool(row[1])) if row else Progress(0, False)
 
+    def load(self, source: str) -> dict[str, Progress]:
+        """Every input's progress for ``source`` in one query (a run may cover thousands of files)."""
+        rows = self._db.execute(
+            "SELECT input_id, next_index, done FROM input_progress WHERE source = ?", (source,)
+        ).fetchall()
+        return {input_id: Progress(next_index, bool(done)) for input_id, next_index, done in rows}
+
     def save(self, source: str, input_id: str, next_index: int, *, done: bool = False) -> None:
-        self._db.execute(
-            "INSERT INTO input_progress VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, input_id) DO UPDATE SET"
-            " next_index = excluded.next_index, done = excluded.done, updated_at = excluded.updated_at",
-            (source, input_id, next_index, int(done), datetime.now(UTC).isoformat()),
-        )
+        self.save_many([(source, input_id, next_index, done)])
+
+    def save_many(self, rows: Iterable[tuple[str, str, int, bool]]) -> None:
+        """Save several inputs' progress in one transaction (one fsync)."""
+        now = datetime.now(UTC).isoformat()
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO input_progress VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, input_id)"
+                " DO UPDATE SET"
+                " next_index = excluded.next_index, done = excluded.done, updated_at = excluded.updated_at",
+                [
+                    (source, input_id, next_index, int(done), now)
+                    for source, input_id, next_index, done in rows
+                ],
+            )
 
     def close(self) -> None:
         self._db.close()

@@ -94,6 +94,14 @@ def _has_invalid_utf8(text: str) -> bool:
     return False
 
 
+def _why(exc: ValueError, what: str) -> str:
+    """A decode failure in words. Not only JSONDecodeError: the decoder also raises plain ValueError,
+    e.g. for integers longer than Python's 4300-digit conversion limit."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{what}: {exc.msg} at char {exc.pos}"
+    return f"{what}: {str(exc)[:200]}"
+
+
 def _skip_ws(text: str, pos: int) -> int:
     m = _WS.match(text, pos)
     return m.end() if m else pos
@@ -132,12 +140,19 @@ def frame_records(text: str) -> Iterator[Frame]:
             continue
         try:
             obj, end = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
+            nxt = text.find("\n{", pos + 1)
+            stop = n if nxt < 0 else nxt + 1
+            yield Frame(index, pos, text[pos:stop], error="value nested too deeply to parse")
+            index += 1
+            pos = _skip_ws(text, stop)
+            continue
+        except ValueError as exc:
             # Resynchronise where the next top-level object starts: in JSON Lines and in jq-style
             # concatenated output every record opens with '{' at the start of a line.
             nxt = text.find("\n{", pos + 1)
             stop = n if nxt < 0 else nxt + 1
-            yield Frame(index, pos, text[pos:stop], error=f"not valid JSON: {exc.msg} at char {exc.pos}")
+            yield Frame(index, pos, text[pos:stop], error=_why(exc, "not valid JSON"))
             index += 1
             pos = _skip_ws(text, stop)
             continue
@@ -175,8 +190,10 @@ def _frame_array(text: str, pos: int, first_index: int, end_out: list[int]) -> I
     while True:
         try:
             obj, end = _DECODER.raw_decode(text, i)
-        except json.JSONDecodeError as exc:
-            raise _FramingError(i, f"malformed record array: {exc.msg} at char {exc.pos}") from None
+        except ValueError as exc:
+            raise _FramingError(i, _why(exc, "malformed record array")) from None
+        except RecursionError:
+            raise _FramingError(i, "record nested too deeply to parse") from None
         yield _record_frame(index, i, text[i:end], obj)
         index += 1
         i = _skip_ws(text, end)
@@ -201,8 +218,8 @@ def _close_container(text: str, i: int) -> int:
             if text[i : i + 1] != ":":
                 raise _FramingError(i, f"expected ':' at char {i}")
             _value, i = _DECODER.raw_decode(text, _skip_ws(text, i + 1))
-        except json.JSONDecodeError as exc:
-            raise _FramingError(i, f"malformed container: {exc.msg} at char {exc.pos}") from None
+        except ValueError as exc:
+            raise _FramingError(i, _why(exc, "malformed container")) from None
         i = _skip_ws(text, i)
     if text[i : i + 1] != "}":
         raise _FramingError(i, f"expected '}}' closing the container at char {i}")
@@ -226,8 +243,10 @@ def _walk_object(text: str, pos: int, first_index: int) -> Iterator[Frame]:
                 i = array_end[0]
             else:
                 _value, i = _DECODER.raw_decode(text, i)
-        except json.JSONDecodeError as exc:
-            raise _FramingError(i, f"malformed container: {exc.msg} at char {exc.pos}") from None
+        except ValueError as exc:
+            raise _FramingError(i, _why(exc, "malformed container")) from None
+        except RecursionError:
+            raise _FramingError(i, "container nested too deeply to parse") from None
         i = _skip_ws(text, i)
         if text[i : i + 1] == ",":
             i = _skip_ws(text, i + 1)

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
 
-from ingest.checkpoints import CheckpointStore
+from ingest.checkpoints import CheckpointStore, Progress
 from ingest.collectors.inputs import Input, InputError
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.framing import Frame, decode_bytes, frame_records
 from ingest.parsers import ParseError, Parser, RawRecord
-from ingest.schema import encode
+from ingest.schema import EncodeError, encode
 from kmo.faults import crash_point
 
 log = logging.getLogger(__name__)
@@ -91,23 +92,30 @@ class Collector:
         self.checkpoints = checkpoints
         self.batch_records = batch_records
         self.progress = progress
-        self._pending: list[Any] = []
+        self._pending: list[Any] = []  # send futures since the last flush
+        # (input, next_index, done) reached since the last flush: saved only once that flush succeeds,
+        # so many small files share one flush and one checkpoint transaction.
+        self._reached: dict[str, tuple[Input, int, bool]] = {}
+        self._known: dict[str, Progress] = {}
+        self._partitions: dict[bytes, int] = {}
 
     def run(self, inputs: Iterable[Input], summary: RunSummary | None = None) -> RunSummary:
         """Process every input; an unreadable one is recorded and the run goes on."""
         summary = summary or RunSummary(self.source)
         start = time.monotonic()
+        self._known = self.checkpoints.load(self.source)
         try:
             for inp in _guarded(inputs, summary):
                 summary.inputs += 1
                 self._one_input(inp, summary)
+            self._commit()
         finally:
             summary.seconds += time.monotonic() - start
         return summary
 
     # -- internals ---------------------------------------------------------------------------
     def _one_input(self, inp: Input, summary: RunSummary) -> None:
-        progress = self.checkpoints.get(self.source, inp.id)
+        progress = self._known.get(inp.id, Progress(0, False))
         if progress.done:
             summary.inputs_already_done += 1
             return
@@ -129,7 +137,8 @@ class Collector:
             good += ok
             bad += not ok
             if len(self._pending) >= self.batch_records:
-                self._commit(inp, frame.index + 1)
+                self._reached[inp.id] = (inp, frame.index + 1, False)
+                self._commit()
         if decoded.tail:
             index = last_index + 1
             if index >= next_index:
@@ -144,7 +153,9 @@ class Collector:
                 summary.records += 1
                 summary.dead_lettered += 1
                 bad += 1
-        self._commit(inp, max(last_index + 1, next_index), done=True)
+        self._reached[inp.id] = (inp, max(last_index + 1, next_index), True)
+        if len(self._pending) >= self.batch_records:
+            self._commit()
         if bad and not good and next_index == 0:
             reason = decoded.problem or f"no {self.source} record could be read from it"
             summary.unreadable.append((inp.name, f"{reason} (its bytes are on the dead-letter topic)"))
@@ -169,39 +180,57 @@ class Collector:
         if event is None:
             summary.skipped += 1
             return True
-        value = encode(event)
+        try:
+            value = encode(event)
+        except EncodeError as exc:
+            self._dead_letter(frame.raw, origin, str(exc), summary)
+            return False
         if len(value) > MAX_EVENT_BYTES:
             self._dead_letter(
                 frame.raw, origin, f"record too large for an event ({len(value)} bytes)", summary
             )
             return False
+        key = event.partition_key
         self._pending.append(
             self.producer.send(
                 self.events_topic,
-                key=event.partition_key,
+                key=key,
                 value=value,
+                partition=self._partition_for(key),
                 headers=[("kmo-source", self.source.encode())],
             )
         )
         summary.events += 1
         return True
 
+    def _partition_for(self, key: bytes) -> int:
+        """Kafka's default partition for ``key`` (murmur2, as every Kafka client computes it), cached:
+        kafka-python computes murmur2 in pure Python on every send, and keys repeat constantly."""
+        part = self._partitions.get(key)
+        if part is None:
+            partitions = sorted(self.producer.partitions_for(self.events_topic))
+            part = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+            self._partitions[key] = part
+        return part
+
     def _dead_letter(self, raw: bytes, origin: str, reason: str, summary: RunSummary) -> None:
         letter = DeadLetter(raw, "ingest", self.source, origin, reason)
         self._pending.append(self.dead_letters.send(letter))
         summary.dead_lettered += 1
 
-    def _commit(self, inp: Input, next_index: int, *, done: bool = False) -> None:
-        """Flush, verify every send, then (and only then) save progress."""
+    def _commit(self) -> None:
+        """Flush, verify every send, then (and only then) save the progress those sends cover."""
         self.producer.flush()
         failed = [f for f in self._pending if f.failed()]
         self._pending.clear()
         if failed:
-            raise ProduceError(
-                f"Kafka refused {len(failed)} record(s) from {inp.name}: {failed[0].exception}"
-            )
+            names = ", ".join(inp.name for inp, _, _ in self._reached.values())
+            raise ProduceError(f"Kafka refused {len(failed)} record(s) from {names}: {failed[0].exception}")
         crash_point("collector.before_checkpoint")
-        self.checkpoints.save(self.source, inp.id, next_index, done=done)
+        self.checkpoints.save_many(
+            (self.source, inp.id, next_index, done) for inp, next_index, done in self._reached.values()
+        )
+        self._reached.clear()
 
 
 def _guarded(inputs: Iterable[Input], summary: RunSummary) -> Iterator[Input]:

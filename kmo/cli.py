@@ -41,21 +41,41 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.collect import collect
 
     sources = {"cloudtrail": "aws.cloudtrail"}
-    summary = collect(
-        settings, sources[args.source], args.paths, show_progress=False if args.no_progress else None
-    )
-    if args.json:
-        _print_json(summary.as_dict())
-    else:
-        print(
-            f"{summary.source}: {summary.inputs} input(s) ({summary.inputs_already_done} already done), "
-            f"{summary.records} records -> {summary.events} events, {summary.skipped} skipped "
-            f"(not key-related), {summary.dead_lettered} dead-lettered, in {summary.seconds:.1f}s",
-            file=sys.stderr,
+    stop = _stop_on_signal() if args.watch else None
+    while True:
+        summary = collect(
+            settings,
+            sources[args.source],
+            args.paths,
+            show_progress=False if args.no_progress else None,
+            batch_records=args.batch_records,
         )
-    for name, reason in summary.unreadable:
-        print(f"kmo: could not read {name}: {reason}", file=sys.stderr)
-    return 0 if summary.ok else 1
+        if args.json:
+            _print_json(summary.as_dict())
+        else:
+            print(
+                f"{summary.source}: {summary.inputs} input(s) ({summary.inputs_already_done} already done), "
+                f"{summary.records} records -> {summary.events} events, {summary.skipped} skipped "
+                f"(not key-related), {summary.dead_lettered} dead-lettered, in {summary.seconds:.1f}s",
+                file=sys.stderr,
+            )
+        for name, reason in summary.unreadable:
+            print(f"kmo: could not read {name}: {reason}", file=sys.stderr)
+        if stop is None:
+            return 0 if summary.ok else 1
+        if stop.wait(args.watch):
+            return 0
+
+
+def _stop_on_signal():  # -> threading.Event
+    """An event set by SIGTERM/SIGINT, so a long-running command stops between passes."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="re-scan the inputs every SECONDS until stopped"
+    )
+    p.add_argument("--batch-records", type=int, default=5000, help="records per flush-and-checkpoint (5000)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("sink", help="consume events into the DuckDB warehouse (the only writer)")
@@ -153,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
+    # kafka-python warns about its own event loop under load; users need its errors only.
+    logging.getLogger("kafka").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         settings = Settings.from_env()
         return int(args.func(args, settings))

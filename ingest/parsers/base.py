@@ -8,6 +8,7 @@ dead-letter topic. Any other exception escaping a parser is a bug (the fuzz test
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,3 +38,35 @@ class Parser(Protocol):
     """The shape of every ``ingest.parsers.<source>.parse``."""
 
     def __call__(self, record: RawRecord) -> KeyEvent | None: ...
+
+
+_INT64 = 2**63
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """A copy of a parsed JSON value that any JSON encoder round-trips exactly: integers beyond 64
+    bits and non-finite floats become strings, lone surrogates are replaced, deep nesting is cut.
+    Parsers pass provider facts through this before putting them in ``KeyEvent.details``."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value
+    if depth >= 16:
+        return str(type(value).__name__)
+    if isinstance(value, list):
+        return [json_safe(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {json_safe(str(k)): json_safe(v, depth + 1) for k, v in value.items()}
+    return str(value)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

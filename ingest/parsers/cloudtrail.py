@@ -17,10 +17,11 @@ developer guide's CloudTrail examples:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord
+from ingest.parsers.base import ParseError, RawRecord, json_safe
 from ingest.parsers.cloudtrail_ops import CLOUDTRAIL_KMS_OPS
 from ingest.schema import (
     Actor,
@@ -100,9 +101,9 @@ def parse(record: RawRecord) -> KeyEvent | None:
 
     provider_id = _str(rec.get("eventID"))
     error_code = _str(rec.get("errorCode"))
-    details = {out: params[name_] for name_, out in _DETAIL_PARAMS.items() if name_ in params}
+    details = {out: json_safe(params[name_]) for name_, out in _DETAIL_PARAMS.items() if name_ in params}
     if name == "ScheduleKeyDeletion" and "deletionDate" in response:
-        details["deletion_date"] = response["deletionDate"]
+        details["deletion_date"] = json_safe(response["deletionDate"])
     if isinstance(rec.get("eventType"), str):
         details["event_type"] = rec["eventType"]
     source_ip = _str(rec.get("sourceIPAddress"))
@@ -110,8 +111,12 @@ def parse(record: RawRecord) -> KeyEvent | None:
     if source_ip and ip is None:
         details["source_host"] = source_ip  # a service name such as kms.amazonaws.com
 
+    try:
+        uid = event_uid(SOURCE, provider_id, rec)
+    except ValueError as exc:
+        raise ParseError(SOURCE, record.origin, str(exc)) from None
     return KeyEvent(
-        uid=event_uid(SOURCE, provider_id, rec),
+        uid=uid,
         time=time,
         source=SOURCE,
         provider=Provider.AWS_KMS,
@@ -142,7 +147,10 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@functools.lru_cache(maxsize=65536)
 def _ip(value: str | None) -> str | None:
+    """The address if ``value`` is one (CloudTrail also writes service names there). Cached: an
+    estate has far fewer distinct caller addresses than records."""
     if value is None:
         return None
     try:

@@ -1,6 +1,6 @@
 """The event contract: every kmo package imports its event types from here and nowhere else."""
 
-from ingest.schema.codec import DecodeError, decode, encode
+from ingest.schema.codec import DecodeError, EncodeError, decode, encode
 from ingest.schema.event import Actor, KeyEvent, event_uid
 from ingest.schema.keyops import KeyOp
 from ingest.schema.keyref import KeyRef, KeyRefError, Provider
@@ -11,6 +11,7 @@ __all__ = [
     "OCSF_VERSION",
     "Actor",
     "DecodeError",
+    "EncodeError",
     "EventClass",
     "KeyEvent",
     "KeyOp",

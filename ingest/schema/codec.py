@@ -21,9 +21,21 @@ class DecodeError(ValueError):
         self.raw = raw
 
 
+class EncodeError(ValueError):
+    """An event holding a value JSON cannot carry faithfully (a lone surrogate, an integer beyond 64
+    bits). The collector dead-letters its record instead of sending something lossy."""
+
+
 def encode(event: KeyEvent) -> bytes:
-    """Serialise an event to its OCSF JSON wire form."""
-    return orjson.dumps(event.to_ocsf())
+    """Serialise an event to its OCSF JSON wire form.
+
+    Raises:
+        EncodeError: when a field holds a value JSON cannot carry (see :class:`EncodeError`).
+    """
+    try:
+        return orjson.dumps(event.to_ocsf())
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise EncodeError(f"event cannot be encoded: {exc}") from None
 
 
 def decode(raw: bytes) -> KeyEvent:

@@ -16,6 +16,7 @@ never raw provider JSON). On the wire it is OCSF (``to_ocsf``/``from_ocsf``):
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,8 @@ from ingest.schema.ocsf import OCSF_VERSION, EventClass, SeverityId, StatusId, t
 from ingest.schema.timestamps import format_timestamp, parse_timestamp
 
 PRODUCT = {"name": "kmo", "vendor_name": "kmo project"}
+# OCSF's cloud.provider names the vendor; kmo's own provider enum travels in metadata.log_provider.
+_CLOUD_VENDOR = {Provider.AWS_KMS: "AWS", Provider.GCP_KMS: "GCP", Provider.AZURE_KEYVAULT: "Azure"}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -137,7 +140,7 @@ class KeyEvent:
             "api": api,
             "src_endpoint": {"ip": self.src_ip} if self.src_ip else {},
             "cloud": {
-                "provider": str(self.provider),
+                "provider": _CLOUD_VENDOR.get(self.provider, "on-premises"),
                 "region": self.region,
                 "account": {"uid": self.account},
             },
@@ -234,8 +237,25 @@ def event_uid(source: str, provider_event_id: str | None, record: Any) -> str:
       records, and rule-test fixtures use ``"eventID": "1"``.
 
     Records without a provider id get ``<source>:sha256:<full digest>``.
+
+    Raises:
+        ValueError: when the record cannot be canonicalised at all (nested beyond recursion limits).
     """
-    digest = hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    digest = hashlib.sha256(canonical_json(record)).hexdigest()
     if provider_event_id:
         return f"{source}:{provider_event_id}:{digest[:16]}"
     return f"{source}:sha256:{digest}"
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted-key compact JSON. orjson for speed; the standard library for what orjson refuses
+    (integers beyond 64 bits, lone surrogates from ``\\ud800`` escapes), so the same record always
+    yields the same bytes."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        pass
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise ValueError(f"record cannot be canonicalised: {type(exc).__name__}") from None

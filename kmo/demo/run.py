@@ -1,0 +1,150 @@
+"""``kmo demo`` / ``make demo``: a synthetic estate through the real pipeline, end to end.
+
+estate -> CloudTrail .json.gz files (AWSLogs layout) -> ``kmo ingest cloudtrail`` -> Kafka
+(embedded Apache Kafka unless ``KMO_KAFKA_BOOTSTRAP`` is set) -> ``kmo sink`` -> DuckDB, then a
+summary and three queries to try. The warehouse stays for ``kmo query``.
+
+The demo owns the state it creates: it resets ``$KMO_HOME`` only when that holds a previous demo
+(or nothing), never someone's real warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from analytics.query import render, run_query
+from analytics.sink import WarehouseSink
+from ingest.collect import collect
+from kmo.demo.cloudtrail_files import render_files, write_files
+from kmo.demo.estate import Estate
+from kmo.settings import ConfigError, Settings
+from streams.broker.embedded import EmbeddedKafka
+
+MARKER = "DEMO_HOME"
+
+EXAMPLE_QUERIES = (
+    (
+        "Which keys were used most, by how many principals?",
+        "SELECT key_uri, sum(events) AS uses, max(principals) AS max_principals_per_day "
+        "FROM usage_daily GROUP BY key_uri ORDER BY uses DESC LIMIT 5",
+    ),
+    (
+        "Who decrypted with a key between 00:00 and 05:00 UTC, and how often?",
+        "SELECT actor_principal, key_uri, count(*) AS decrypts FROM events "
+        "WHERE op = 'decrypt' AND hour(time AT TIME ZONE 'UTC') < 5 "
+        "GROUP BY ALL ORDER BY decrypts DESC LIMIT 5",
+    ),
+    (
+        "What lifecycle changes happened, by whom?",
+        "SELECT time, operation, actor_principal, key_uri, success FROM events "
+        "WHERE class_uid = 3004 ORDER BY time DESC LIMIT 8",
+    ),
+)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _reset(settings: Settings) -> None:
+    home = settings.home
+    if home.exists() and any(home.iterdir()) and not (home / MARKER).exists():
+        raise ConfigError(
+            f"{home} holds state that is not a previous demo's; "
+            "set KMO_HOME to an empty directory to run the demo"
+        )
+    EmbeddedKafka(settings).stop()
+    for name in ("kafka", "state", "quarantine", "demo", "sink.sock"):
+        path = home / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    settings.warehouse.unlink(missing_ok=True)
+    Path(f"{settings.warehouse}.wal").unlink(missing_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (home / MARKER).write_text("this directory is managed by `kmo demo`\n")
+
+
+def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: bool = False) -> int:
+    t_start = time.monotonic()
+    if settings.kafka_bootstrap and not settings.topic_prefix:
+        # An external Kafka may hold earlier runs: give this run its own topics.
+        settings = settings.with_(topic_prefix=f"demo-{int(time.time())}.")
+    _reset(settings)
+    out = settings.home / "demo"
+
+    _say(f"[1/5] building a synthetic estate (seed {seed}, {days} days)")
+    estate = Estate(seed=seed, days=days)
+    records = estate.generate()
+    files = render_files(records)
+    size = write_files(out / "cloudtrail", files)
+    (out / "inventory.json").write_text(json.dumps(estate.inventory(), indent=2))
+    (out / "incidents.json").write_text(json.dumps([i.as_dict() for i in estate.incidents], indent=2))
+    _say(
+        f"      {len(estate.keys)} keys in {len({k.account for k in estate.keys})} accounts, "
+        f"{len(records)} CloudTrail records in {len(files)} files ({size / 1e6:.1f} MB gzip), "
+        f"{len(estate.incidents)} seeded incidents -> {out}"
+    )
+
+    broker = None
+    if settings.kafka_bootstrap:
+        _say(f"[2/5] using Kafka at {settings.kafka_bootstrap} (topics prefixed {settings.topic_prefix!r})")
+    else:
+        _say("[2/5] starting the embedded Apache Kafka broker")
+        broker = EmbeddedKafka(settings)
+        t = time.monotonic()
+        bootstrap = broker.start()
+        _say(f"      ready at {bootstrap} in {time.monotonic() - t:.1f}s")
+    try:
+        _say("[3/5] kmo ingest cloudtrail")
+        summary = collect(settings, "aws.cloudtrail", [str(out / "cloudtrail")])
+        _say(
+            f"      {summary.inputs} files, {summary.records} records -> {summary.events} events, "
+            f"{summary.skipped} skipped, {summary.dead_lettered} dead-lettered in {summary.seconds:.1f}s "
+            f"({summary.records / max(summary.seconds, 1e-9):,.0f} records/s)"
+        )
+        _say("[4/5] kmo sink (until caught up)")
+        sink = WarehouseSink(settings)
+        try:
+            stats = sink.run(until_idle=2.0)
+        finally:
+            sink.close()
+        _say(
+            f"      {stats.inserted} events written to {settings.warehouse} in {stats.batches} batches "
+            f"({stats.duplicates} duplicates ignored)"
+        )
+    finally:
+        if broker is not None and not keep_broker:
+            broker.stop()
+
+    _say("[5/5] what landed")
+    landed = run_query(
+        settings,
+        "SELECT count(*) AS events, count(DISTINCT key_uri) AS keys, "
+        "count(DISTINCT actor_principal) AS principals, min(time) AS first, max(time) AS last FROM events",
+    )
+    print(render(landed, "table"))
+    print()
+    print(
+        render(
+            run_query(settings, "SELECT op, count(*) AS events FROM events GROUP BY op ORDER BY events DESC"),
+            "table",
+        )
+    )
+    print()
+    print(f"Seeded incidents (ground truth in {out / 'incidents.json'}; detection arrives with issue 4):")
+    for inc in estate.incidents:
+        print(f"  {inc.id} {inc.kind:<30} {len(inc.event_uids):>4} events  {inc.description}")
+    print()
+    print("Try these (the warehouse stays in place):")
+    for title, sql in EXAMPLE_QUERIES:
+        print(f'  # {title}\n  kmo query "{sql}"\n')
+    if broker is not None and keep_broker:
+        print(f"The embedded broker is still running ({broker.bootstrap()}); stop it with `kmo broker stop`.")
+    print(f"demo finished in {time.monotonic() - t_start:.1f}s")
+    return 0

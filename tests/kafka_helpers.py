@@ -1,0 +1,34 @@
+"""Reading topics back in tests, without consumer groups (assign + seek: no join delay)."""
+
+from __future__ import annotations
+
+from kafka import TopicPartition
+
+from kmo.kafka import make_consumer
+
+
+def read_all(bootstrap: str, topic: str, *, timeout_ms: int = 2000) -> list:
+    """Every record currently in ``topic``, all partitions, in partition/offset order."""
+    consumer = make_consumer(bootstrap, None)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list = []
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            batch = consumer.poll(timeout_ms=timeout_ms)
+            if not batch:
+                break
+            for recs in batch.values():
+                out.extend(recs)
+        return sorted(out, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
+
+
+def headers(record) -> dict[str, str]:
+    return {k: v.decode("utf-8", "replace") for k, v in record.headers}

@@ -1,0 +1,114 @@
+"""CloudTrail parser: golden fixtures (raw record -> exact normalised event) and its refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ingest.parsers import PARSERS, ParseError, RawRecord
+from ingest.parsers.cloudtrail import SOURCE, parse
+from ingest.schema import KeyOp, decode, encode
+from tests.conftest import FIXTURES
+
+CASES = sorted(p for p in (FIXTURES / "cloudtrail").glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+def run(obj: object, text: str | None = None):
+    text = text if text is not None else json.dumps(obj)
+    return parse(RawRecord(text, obj, "test#0"))
+
+
+def test_registered_under_its_source_name() -> None:
+    assert PARSERS[SOURCE] is parse
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_golden(path: Path, request: pytest.FixtureRequest) -> None:
+    text = path.read_text().strip()
+    event = parse(RawRecord(text, json.loads(text), f"fixture:{path.name}#0"))
+    assert event is not None
+    got = event.to_ocsf()
+    assert got["raw_data"] == text  # verbatim
+    got.pop("raw_data")
+    expected_path = path.with_name(path.stem + ".expected.json")
+    if request.config.getoption("--update-goldens"):
+        expected_path.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
+    assert expected_path.exists(), (
+        f"no golden for {path.name}: review the output and run with --update-goldens"
+    )
+    assert got == json.loads(expected_path.read_text())
+    assert decode(encode(event)) == event
+
+
+def test_goldens_have_no_orphans() -> None:
+    expected = {
+        p.name.removesuffix(".expected.json") for p in (FIXTURES / "cloudtrail").glob("*.expected.json")
+    }
+    assert expected == {p.stem for p in CASES}
+
+
+def test_fixture_facts() -> None:
+    by_name = {p.stem: json.loads(p.read_text()) for p in CASES}
+    e = run(by_name["decrypt_assumed_role"])
+    assert e.actor.principal == "arn:aws:iam::111122223333:role/payments-app" and e.actor.name == "i-0abc"
+    assert e.context_keys == ("service", "tenant") and e.op is KeyOp.DECRYPT and e.src_ip == "10.1.2.3"
+    e = run(by_name["create_key_no_resources"])
+    assert (
+        e.key.uri.endswith("key/0987dcba-09fe-87dc-65ba-ab0987654321") and e.details["key_spec"] == "RSA_4096"
+    )
+    e = run(by_name["rotate_key_service_event"])
+    assert (
+        e.actor.principal_type == "AWSService"
+        and e.src_ip is None
+        and e.details["source_host"] == "AWS Internal"
+    )
+    e = run(by_name["schedule_deletion_denied_alias"])
+    assert not e.success and e.error_code == "AccessDeniedException" and e.key.is_alias
+    assert e.key_alias == "alias/prod/master" and e.details["pending_window_days"] == 7
+    e = run(by_name["reencrypt_two_keys"])
+    assert len(e.related_keys) == 1 and e.context_keys == ("a", "b")
+
+
+def test_other_services_are_skipped_not_errors() -> None:
+    assert (
+        run(
+            {"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventTime": "2026-01-01T00:00:00Z"}
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ([1, 2], "not an object"),
+        ("a string", "not an object"),
+        ({"eventName": "Decrypt"}, "not a CloudTrail record"),
+        ({"eventSource": "kms.amazonaws.com", "eventName": 5}, "not a CloudTrail record"),
+        ({"eventSource": "kms.amazonaws.com", "eventName": "Decrypt"}, "eventTime"),
+        ({"eventSource": "kms.amazonaws.com", "eventName": "Decrypt", "eventTime": "later"}, "eventTime"),
+    ],
+)
+def test_refusals_carry_source_origin_and_reason(record: object, reason: str) -> None:
+    with pytest.raises(ParseError) as info:
+        run(record)
+    assert reason in info.value.reason and info.value.source == SOURCE and info.value.origin == "test#0"
+
+
+def test_hostile_field_types_do_not_crash() -> None:
+    rec = {
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "Decrypt",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "userIdentity": "root",
+        "resources": [None, 3, {"ARN": 7}, {"ARN": "arn:aws:s3:::b"}],
+        "requestParameters": {"keyId": ["x"], "encryptionContext": {"k": {"nested": 1}}},
+        "sourceIPAddress": ["1.2.3.4"],
+        "errorCode": 500,
+    }
+    e = run(rec)
+    assert e is not None and e.key is None and e.success and e.context_keys == ("k",)
+    assert orjson.loads(encode(e))["activity_name"] == "decrypt"
