@@ -69,7 +69,9 @@ class WarehouseSink:
         bootstrap = resolve_bootstrap(settings)
         self.topics = ensure_all_topics(settings, bootstrap)
         self.con = open_warehouse(settings.warehouse)
-        self.consumer = make_consumer(bootstrap, group_id, max_poll_records=batch_max)
+        self.consumer = make_consumer(
+            bootstrap, group_id, session_timeout_ms=settings.session_timeout_ms, max_poll_records=batch_max
+        )
         self.consumer.subscribe([self.topics.events.name])
         self.producer = make_producer(bootstrap)
         self.dead_letters = DeadLetterWriter(
@@ -179,8 +181,8 @@ class WarehouseSink:
         return all(self.consumer.position(tp) >= end for tp, end in ends.items())
 
 
-def run_sink(settings: Settings, *, until_idle: float | None = None) -> SinkStats:
-    sink = WarehouseSink(settings)
+def run_sink(settings: Settings, *, until_idle: float | None = None, batch_max: int = 20000) -> SinkStats:
+    sink = WarehouseSink(settings, batch_max=batch_max)
     sink.install_signal_handlers()
     try:
         return sink.run(until_idle=until_idle)

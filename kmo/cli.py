@@ -81,7 +81,7 @@ def _stop_on_signal():  # -> threading.Event
 def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.sink import run_sink
 
-    stats = run_sink(settings, until_idle=args.until_idle)
+    stats = run_sink(settings, until_idle=args.until_idle, batch_max=args.batch_max)
     _print_json(stats.as_dict())
     return 0
 
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--until-idle", type=float, metavar="SECONDS", help="stop once caught up and idle this long"
     )
+    p.add_argument("--batch-max", type=int, default=20000, help="most events per DuckDB transaction (20000)")
     p.set_defaults(func=cmd_sink)
 
     p = sub.add_parser("query", help="run read-only SQL against the warehouse")

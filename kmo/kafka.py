@@ -135,7 +135,9 @@ def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def make_consumer(bootstrap: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
+def make_consumer(
+    bootstrap: str, group_id: str | None, *, session_timeout_ms: int = 10000, **overrides: Any
+) -> KafkaConsumer:
     """A consumer that never commits on its own."""
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
@@ -145,8 +147,8 @@ def make_consumer(bootstrap: str, group_id: str | None, **overrides: Any) -> Kaf
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
         "fetch_max_bytes": 4 * MAX_MESSAGE_BYTES,
-        "session_timeout_ms": 10000,
-        "heartbeat_interval_ms": 1000,
+        "session_timeout_ms": session_timeout_ms,
+        "heartbeat_interval_ms": max(300, session_timeout_ms // 4),
         "max_poll_interval_ms": 300000,
     }
     config.update(overrides)

@@ -12,6 +12,8 @@ variable                         meaning (default)
 ``KMO_EVENTS_PARTITIONS``        partitions of the events topic (6)
 ``KMO_WAREHOUSE``                DuckDB file (``$KMO_HOME/warehouse.duckdb``)
 ``KMO_CACHE_DIR``                where broker jars are cached (``$XDG_CACHE_HOME/kmo`` or ``~/.cache/kmo``)
+``KMO_KAFKA_SESSION_TIMEOUT_MS`` consumer-group session timeout: how soon a dead consumer's
+                                 partitions move to another (10000)
 ================================ ============================================================
 """
 
@@ -50,6 +52,7 @@ class Settings:
     events_partitions: int
     warehouse: Path
     cache_dir: Path
+    session_timeout_ms: int = 10000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +70,7 @@ class Settings:
             events_partitions=_int(env, "KMO_EVENTS_PARTITIONS", 6, 1, 1024),
             warehouse=Path(env.get("KMO_WAREHOUSE") or home / "warehouse.duckdb").absolute(),
             cache_dir=Path(env.get("KMO_CACHE_DIR") or Path(xdg) / "kmo").absolute(),
+            session_timeout_ms=_int(env, "KMO_KAFKA_SESSION_TIMEOUT_MS", 10000, 1000, 300000),
         )
 
     def with_(self, **changes: object) -> Settings:

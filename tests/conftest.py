@@ -48,7 +48,11 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def make_settings(home: Path, bootstrap: str | None = None, **extra: str) -> Settings:
-    env = {"KMO_HOME": str(home), "KMO_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}."}
+    env = {
+        "KMO_HOME": str(home),
+        "KMO_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}.",
+        "KMO_KAFKA_SESSION_TIMEOUT_MS": "3000",  # a killed consumer's partitions move on quickly
+    }
     if bootstrap:
         env["KMO_KAFKA_BOOTSTRAP"] = bootstrap
     env.update(extra)
@@ -74,6 +78,7 @@ def kmo_env(settings: Settings) -> dict[str, str]:
         KMO_HOME=str(settings.home),
         KMO_TOPIC_PREFIX=settings.topic_prefix,
         KMO_EVENTS_PARTITIONS=str(settings.events_partitions),
+        KMO_KAFKA_SESSION_TIMEOUT_MS=str(settings.session_timeout_ms),
     )
     if settings.kafka_bootstrap:
         env["KMO_KAFKA_BOOTSTRAP"] = settings.kafka_bootstrap

@@ -561,7 +561,7 @@ class Estate:
             "IAMUser", ACCOUNTS["staging"], "svc-reporting", ip=self._ip(False), user_agent=USER_AGENTS[1]
         )
         t4 = (day + timedelta(days=4)).replace(hour=2, minute=30)
-        targets = self.rng.sample(self.keys, 25)
+        targets = self.rng.sample(self.keys, min(25, len(self.keys)))
         recs = [
             self._record(
                 t4 + timedelta(seconds=10 * i),
@@ -575,7 +575,7 @@ class Estate:
         ]
         self._incident(
             "access_denied_probe",
-            "25 access-denied Decrypts across 25 keys in 4 minutes",
+            f"{len(targets)} access-denied Decrypts across {len(targets)} keys in minutes",
             targets,
             prober.arn,
             recs,

@@ -170,6 +170,9 @@ class EmbeddedKafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # Lets tests and demos use short consumer sessions, so a killed consumer's partitions
+            # move on in seconds (Kafka's default floor is 6 s).
+            "group.min.session.timeout.ms": "1000",
             "message.max.bytes": str(MAX_MESSAGE_BYTES + 65536),
             "log.retention.hours": "168",
         }
@@ -205,8 +208,8 @@ class EmbeddedKafka:
                     classpath,
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    state.cluster_id,
+                    # "=" form: a base64 cluster id may start with "-", which would read as an option
+                    f"--cluster-id={state.cluster_id}",
                     "-c",
                     str(config),
                 ],

@@ -1,0 +1,214 @@
+"""The warehouse sink against a real broker: every event lands in DuckDB exactly once, whatever
+crashes where; undecodable messages are dead-lettered; analysts query while it writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from kafka import TopicPartition
+
+from analytics.query import QueryError, run_query
+from analytics.sink import WarehouseSink
+from ingest.collect import collect
+from kmo.demo.cloudtrail_files import render_files, write_files
+from kmo.demo.estate import Estate
+from kmo.kafka import make_consumer, make_producer
+from kmo.settings import Settings
+from kmo.topics import Topics
+from tests.conftest import kmo_env
+from tests.kafka_helpers import headers, read_all
+
+pytestmark = pytest.mark.integration
+KMO = [sys.executable, "-m", "kmo.cli"]
+
+
+def load_estate(settings: Settings, tmp_path: Path, days: int = 1, seed: int = 3) -> set[str]:
+    """Write a small synthetic estate as CloudTrail files, ingest it, return the expected uids."""
+    estate = Estate(seed=seed, days=days, keys_per_account=6)
+    records = estate.generate()
+    write_files(tmp_path / "trail", render_files(records))
+    summary = collect(settings, "aws.cloudtrail", [str(tmp_path / "trail")])
+    assert summary.events == len(records) and summary.dead_lettered == 0
+    topic = Topics.for_settings(settings).events.name
+    from ingest.schema import decode
+
+    return {decode(r.value).uid for r in read_all(settings.kafka_bootstrap, topic)}
+
+
+def warehouse_uids(settings: Settings) -> list[str]:
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return [row[0] for row in con.execute("SELECT uid FROM events").fetchall()]
+    finally:
+        con.close()
+
+
+def committed_equals_end(settings: Settings, group: str = "kmo-sink") -> bool:
+    topic = Topics.for_settings(settings).events.name
+    consumer = make_consumer(settings.kafka_bootstrap, group)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        ends = consumer.end_offsets(tps)
+        return all((consumer.committed(tp) or 0) == ends[tp] for tp in tps)
+    finally:
+        consumer.close()
+
+
+def sink_cmd(*extra: str) -> list[str]:
+    return [*KMO, "sink", "--until-idle", "2", *extra]
+
+
+def test_sink_writes_every_event_once_and_commits_offsets(settings: Settings, tmp_path: Path) -> None:
+    expected = load_estate(settings, tmp_path)
+    sink = WarehouseSink(settings, batch_max=500)
+    try:
+        stats = sink.run(until_idle=1.0)
+    finally:
+        sink.close()
+    uids = warehouse_uids(settings)
+    assert len(uids) == len(set(uids)) == len(expected) and set(uids) == expected
+    assert stats.inserted == len(expected) and stats.batches >= len(expected) // 500
+    assert committed_equals_end(settings)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        (daily,) = con.execute("SELECT sum(events) FROM usage_daily").fetchone()
+        (usage,) = con.execute(
+            "SELECT count(*) FROM events WHERE is_usage AND key_uri IS NOT NULL"
+        ).fetchone()
+        assert daily == usage > 0
+        assert con.execute("SELECT count(*) FROM key_last_use WHERE last_use IS NULL").fetchone() == (
+            1,
+        )  # the orphan
+    finally:
+        con.close()
+    assert os.stat(settings.warehouse).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("point", ["sink.before_db_commit", "sink.after_db_commit"])
+def test_a_crash_around_the_db_commit_loses_and_duplicates_nothing(
+    settings: Settings, tmp_path: Path, point: str
+) -> None:
+    expected = load_estate(settings, tmp_path)
+    env = kmo_env(settings) | {"KMO_FAULT": f"{point}:2"}
+    crashed = subprocess.run(
+        sink_cmd("--batch-max", "300"), env=env, capture_output=True, text=True, timeout=180
+    )
+    assert crashed.returncode == 137, crashed.stderr
+    in_db = len(warehouse_uids(settings))
+    # before the commit the second batch is rolled back; after it, it is in DuckDB but not in Kafka's offsets
+    assert in_db == (300 if point == "sink.before_db_commit" else 600)
+    assert not committed_equals_end(settings)
+    env.pop("KMO_FAULT")
+    resumed = subprocess.run(
+        sink_cmd("--batch-max", "300"), env=env, capture_output=True, text=True, timeout=180
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    stats = json.loads(resumed.stdout)
+    uids = warehouse_uids(settings)
+    assert len(uids) == len(set(uids)) == len(expected) and set(uids) == expected
+    if point == "sink.after_db_commit":
+        assert stats["duplicates_ignored"] == 300, "the re-read batch was ignored, not inserted twice"
+    assert committed_equals_end(settings)
+
+
+def test_sigkill_at_random_moments_still_lands_everything_once(settings: Settings, tmp_path: Path) -> None:
+    expected = load_estate(settings, tmp_path, days=2)
+    env = kmo_env(settings)
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(
+            sink_cmd("--batch-max", "200"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(rng.uniform(2.0, 4.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
+    final = subprocess.run(
+        sink_cmd("--batch-max", "200"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert final.returncode == 0, final.stderr
+    assert kills >= 2, "the sink finished before it could be killed: the test would prove nothing"
+    uids = warehouse_uids(settings)
+    assert len(uids) == len(set(uids)) == len(expected) and set(uids) == expected
+
+
+def test_undecodable_messages_are_dead_lettered_by_the_sink(settings: Settings, tmp_path: Path) -> None:
+    expected = load_estate(settings, tmp_path)
+    topics = Topics.for_settings(settings)
+    producer = make_producer(settings.kafka_bootstrap)
+    producer.send(topics.events.name, key=b"junk", value=b"\xff not an event")
+    producer.send(topics.events.name, key=b"junk", value=b'{"metadata": {"uid": "x"}}')
+    producer.flush()
+    producer.close()
+    sink = WarehouseSink(settings)
+    try:
+        stats = sink.run(until_idle=1.0)
+    finally:
+        sink.close()
+    assert stats.dead_lettered == 2 and set(warehouse_uids(settings)) == expected
+    letters = [
+        r for r in read_all(settings.kafka_bootstrap, topics.dlq.name) if headers(r)["kmo-stage"] == "sink"
+    ]
+    assert sorted(r.value for r in letters) == [b'{"metadata": {"uid": "x"}}', b"\xff not an event"]
+    assert all(headers(r)["kmo-origin"].startswith("kafka://") for r in letters)
+    assert committed_equals_end(settings)
+
+
+def test_analysts_query_while_the_sink_writes(settings: Settings, tmp_path: Path) -> None:
+    expected = load_estate(settings, tmp_path)
+    sink = WarehouseSink(settings)
+    thread = threading.Thread(target=sink.run, kwargs={"until_idle": None}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        count = 0
+        while time.monotonic() < deadline and count < len(expected):
+            count = run_query(settings, "SELECT count(*) AS n FROM events").to_pylist()[0]["n"]
+            time.sleep(0.2)
+        assert count == len(expected)
+        # the file is held by the sink: another process cannot open it, so queries go through the socket
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import duckdb; duckdb.connect({str(settings.warehouse)!r}, read_only=True)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert other.returncode != 0 and "lock" in other.stderr.lower()
+        got = run_query(
+            settings,
+            "SELECT count(*) AS n FROM events WHERE key_uri = ?",
+            [
+                sorted(expected)[0]
+                and run_query(settings, "SELECT key_uri FROM events LIMIT 1").to_pylist()[0]["key_uri"]
+            ],
+        )
+        assert got.to_pylist()[0]["n"] > 0
+        for refused in ("DELETE FROM events", "DROP TABLE events", "SELECT 1; SELECT 2", "ATTACH 'x.db'"):
+            with pytest.raises(QueryError):
+                run_query(settings, refused)
+        assert (settings.home / "sink.sock").stat().st_mode & 0o777 == 0o600
+    finally:
+        sink.stop_event.set()
+        thread.join(timeout=30)
+        sink.close()
+    assert not (settings.home / "sink.sock").exists()
+    # with no sink running, the same query reads the file read-only
+    assert run_query(settings, "SELECT count(*) AS n FROM events").to_pylist()[0]["n"] == len(expected)
