@@ -1,0 +1,64 @@
+"""`kmo demo` end to end on the embedded defaults (its own broker), then `kmo query` on what it left."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analytics.query import run_query
+from kmo.settings import Settings
+
+pytestmark = pytest.mark.integration
+KMO = [sys.executable, "-m", "kmo.cli"]
+
+
+def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -> None:
+    env = {"KMO_HOME": str(tmp_path / ".kmo"), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [*KMO, "demo", "--days", "2"], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "8 seeded incidents" in run.stderr and "INC-01 decrypt_burst_new_principal" in run.stdout
+    incidents = json.loads((tmp_path / ".kmo/demo/incidents.json").read_text())
+    inventory = json.loads((tmp_path / ".kmo/demo/inventory.json").read_text())
+    assert len(incidents) == 8 and len(inventory) == 42
+    assert {k["keyType"] for k in inventory} == {"master", "data", "signing", "tls", "api", "session"}
+
+    q = subprocess.run(
+        [*KMO, "query", "--format", "json", "SELECT count(*) AS n, count(DISTINCT uid) AS u FROM events"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert q.returncode == 0, q.stderr
+    row = json.loads(q.stdout)
+    assert row["n"] == row["u"] > 1000
+    # every seeded incident event is in the warehouse (ground truth lines up with what landed)
+    uids = [u for inc in incidents for u in inc["event_uids"]]
+    settings = Settings.from_env({"KMO_HOME": str(tmp_path / ".kmo")})
+    found = run_query(settings, "SELECT count(*) AS n FROM events WHERE list_contains(?, uid)", [uids])
+    assert found.to_pylist()[0]["n"] == len(uids) > 400
+    status = json.loads(
+        subprocess.run([*KMO, "broker", "status"], env=env, capture_output=True, text=True).stdout
+    )
+    assert not status["running"], "the demo stops the broker it started"
+
+
+def test_demo_refuses_a_home_that_holds_other_data(tmp_path: Path) -> None:
+    home = tmp_path / "real"
+    home.mkdir()
+    (home / "warehouse.duckdb").write_bytes(b"precious")
+    run = subprocess.run(
+        [*KMO, "demo", "--days", "1"],
+        env={"KMO_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2 and "not a previous demo" in run.stderr
+    assert (home / "warehouse.duckdb").read_bytes() == b"precious"
