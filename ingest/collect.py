@@ -10,7 +10,7 @@ from typing import Any
 from ingest.checkpoints import CheckpointStore
 from ingest.collectors.inputs import Input, local_inputs, s3_inputs
 from ingest.deadletter import DeadLetterWriter
-from ingest.parsers import PARSERS
+from ingest.parsers import PAIRING, PARSERS
 from ingest.runner import Collector, RunSummary
 from kmo.kafka import ensure_all_topics, make_producer, resolve_bootstrap
 from kmo.settings import ConfigError, Settings
@@ -67,6 +67,7 @@ def collect(
                 checkpoints=checkpoints,
                 batch_records=batch_records,
                 progress=bar.update if bar is not None else None,
+                pairing=PAIRING.get(source),
             )
             return collector.run(_inputs(locations, s3_client))
     finally:

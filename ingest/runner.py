@@ -22,8 +22,8 @@ from ingest.checkpoints import CheckpointStore, Progress
 from ingest.collectors.inputs import Input, InputError
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.framing import Frame, decode_bytes, frame_records
-from ingest.parsers import ParseError, Parser, RawRecord
-from ingest.schema import EncodeError, encode
+from ingest.parsers import Pairing, ParseError, Parser, RawRecord
+from ingest.schema import EncodeError, KeyEvent, encode
 from kmo.faults import crash_point
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,11 @@ class Collector:
         checkpoints: CheckpointStore,
         batch_records: int = 5000,
         progress: Callable[[int], None] | None = None,
+        pairing: Pairing | None = None,
     ) -> None:
         self.source = source
         self.parser = parser
+        self.pairing = pairing
         self.producer = producer
         self.events_topic = events_topic
         self.dead_letters = dead_letters
@@ -129,8 +131,11 @@ class Collector:
         next_index = progress.next_index
         good = bad = 0
         last_index = -1
+        open_requests: dict[str, Frame] = {}
         for frame in frame_records(decoded.text):
             last_index = frame.index
+            if self.pairing is not None and frame.error is None:
+                self._pair(frame, open_requests)  # also for frames an earlier run already produced
             if frame.index < next_index:
                 continue  # produced by an earlier run that crashed before finishing this input
             ok = self._route(frame, inp.name, decoded.problem, summary)
@@ -153,6 +158,8 @@ class Collector:
                 summary.records += 1
                 summary.dead_lettered += 1
                 bad += 1
+        for frame in open_requests.values():
+            self._unanswered(frame, inp.name, counted=frame.index >= next_index, summary=summary)
         self._reached[inp.id] = (inp, max(last_index + 1, next_index), True)
         if len(self._pending) >= self.batch_records:
             self._commit()
@@ -180,6 +187,10 @@ class Collector:
         if event is None:
             summary.skipped += 1
             return True
+        return self._send_event(event, frame, origin, summary)
+
+    def _send_event(self, event: KeyEvent, frame: Frame, origin: str, summary: RunSummary) -> bool:
+        """Encode and send one event (or dead-letter its record); True if it was sent."""
         try:
             value = encode(event)
         except EncodeError as exc:
@@ -202,6 +213,33 @@ class Collector:
         )
         summary.events += 1
         return True
+
+    def _pair(self, frame: Frame, open_requests: dict[str, Frame]) -> None:
+        assert self.pairing is not None
+        pid = self.pairing.pair_id(frame.obj)
+        if pid is None:
+            return
+        op_id, kind = pid
+        if kind == "request":
+            open_requests[op_id] = frame
+        else:
+            open_requests.pop(op_id, None)
+
+    def _unanswered(self, frame: Frame, name: str, *, counted: bool, summary: RunSummary) -> None:
+        """A request whose response never came: its own event (its frame was counted as skipped)."""
+        assert self.pairing is not None
+        origin = f"{name}#{frame.index}"
+        try:
+            event = self.pairing.parse_unanswered(RawRecord(frame.text, frame.obj, origin))
+        except ParseError:
+            return  # its frame was already dead-lettered by the parser on the first pass
+        if event is None:
+            return
+        if counted:
+            summary.skipped -= 1
+        else:
+            summary.records += 1
+        self._send_event(event, frame, origin, summary)
 
     def _partition_for(self, key: bytes) -> int:
         """Kafka's default partition for ``key`` (murmur2, as every Kafka client computes it), cached:

@@ -39,8 +39,8 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.collect import collect
+    from ingest.parsers import CLI_SOURCES as sources
 
-    sources = {"cloudtrail": "aws.cloudtrail"}
     stop = _stop_on_signal() if args.watch else None
     while True:
         summary = collect(
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_broker)
 
     p = sub.add_parser("ingest", help="read audit logs and produce normalised events to Kafka")
-    p.add_argument("source", choices=["cloudtrail"])
+    p.add_argument("source", choices=["cloudtrail", "vault"])
     p.add_argument(
         "paths", nargs="+", metavar="PATH_OR_S3_URI", help="files, directories or s3://bucket/prefix"
     )

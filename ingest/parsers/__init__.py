@@ -3,11 +3,20 @@ and nothing registers itself on import."""
 
 from __future__ import annotations
 
-from ingest.parsers import cloudtrail
-from ingest.parsers.base import ParseError, Parser, RawRecord
+from ingest.parsers import cloudtrail, vault_audit
+from ingest.parsers.base import Pairing, ParseError, Parser, RawRecord
 
 PARSERS: dict[str, Parser] = {
     cloudtrail.SOURCE: cloudtrail.parse,
+    vault_audit.SOURCE: vault_audit.parse,
 }
 
-__all__ = ["PARSERS", "ParseError", "Parser", "RawRecord"]
+# Sources whose operations span two entries (see ingest.parsers.base.Pairing).
+PAIRING: dict[str, Pairing] = {
+    vault_audit.SOURCE: vault_audit,  # type: ignore[dict-item]  # a module satisfying the protocol
+}
+
+# `kmo ingest <name>` -> source
+CLI_SOURCES = {"cloudtrail": cloudtrail.SOURCE, "vault": vault_audit.SOURCE}
+
+__all__ = ["CLI_SOURCES", "PAIRING", "PARSERS", "Pairing", "ParseError", "Parser", "RawRecord"]

@@ -40,6 +40,22 @@ class Parser(Protocol):
     def __call__(self, record: RawRecord) -> KeyEvent | None: ...
 
 
+class Pairing(Protocol):
+    """For sources that log one operation as two entries (Vault: request, then response).
+
+    The parser turns the second entry into the event; the collector uses these two functions to
+    notice first entries whose second never came, so an attempt is never lost.
+    """
+
+    def pair_id(self, obj: Any) -> tuple[str, str] | None:
+        """``(operation id, "request"|"response")`` or None for unpaired entries."""
+        ...
+
+    def parse_unanswered(self, record: RawRecord) -> KeyEvent | None:
+        """The event for a request entry that never got its response."""
+        ...
+
+
 _INT64 = 2**63
 
 

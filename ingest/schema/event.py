@@ -225,7 +225,7 @@ class KeyEvent:
         )
 
 
-def event_uid(source: str, provider_event_id: str | None, record: Any) -> str:
+def event_uid(source: str, provider_event_id: str | None, record: Any, *, identity: Any = None) -> str:
     """kmo's deterministic event id: ``<source>:<provider event id>:<digest>``.
 
     The digest is SHA-256 over the record's canonical JSON (sorted keys, no whitespace), so:
@@ -236,12 +236,14 @@ def event_uid(source: str, provider_event_id: str | None, record: Any) -> str:
       hypothetical: AWS's KMS documentation examples reuse one ``eventID`` for up to five different
       records, and rule-test fixtures use ``"eventID": "1"``.
 
-    Records without a provider id get ``<source>:sha256:<full digest>``.
+    Records without a provider id get ``<source>:sha256:<full digest>``. ``identity``, when given,
+    is digested instead of the whole record: Vault logs one request through several audit devices,
+    each HMAC-ing strings with its own salt, so only the unhashed fields identify the request.
 
     Raises:
         ValueError: when the record cannot be canonicalised at all (nested beyond recursion limits).
     """
-    digest = hashlib.sha256(canonical_json(record)).hexdigest()
+    digest = hashlib.sha256(canonical_json(record if identity is None else identity)).hexdigest()
     if provider_event_id:
         return f"{source}:{provider_event_id}:{digest[:16]}"
     return f"{source}:sha256:{digest}"

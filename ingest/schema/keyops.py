@@ -46,6 +46,13 @@ class KeyOp(StrEnum):
     CONFIG_CHANGE = "config_change"
     ALIAS_CHANGE = "alias_change"
     TAG_CHANGE = "tag_change"
+    # secrets and control plane around keys (Vault, Azure Key Vault secrets)
+    SECRET_READ = "secret_read"  # noqa: S105 (an operation name, not a secret)
+    SECRET_WRITE = "secret_write"  # noqa: S105
+    SECRET_DELETE = "secret_delete"  # noqa: S105
+    AUDIT_CONFIG = "audit_config"  # an audit device/sink enabled, disabled or changed
+    TOKEN_CREATE = "token_create"  # noqa: S105
+    LOGIN = "login"
     # reads
     DESCRIBE = "describe"
     LIST = "list"
@@ -106,10 +113,15 @@ _LIFECYCLE: dict[KeyOp, EntityActivity] = {
     KeyOp.SCHEDULE_DESTROY: EntityActivity.DEACTIVATE,
     KeyOp.CANCEL_DESTROY: EntityActivity.ACTIVATE,
     KeyOp.DESTROY: EntityActivity.DELETE,
+    KeyOp.AUDIT_CONFIG: EntityActivity.UPDATE,
+    KeyOp.TOKEN_CREATE: EntityActivity.CREATE,
 }
 
 _API: dict[KeyOp, ApiActivity] = {
     KeyOp.DESCRIBE: ApiActivity.READ,
     KeyOp.LIST: ApiActivity.READ,
     KeyOp.GET_POLICY: ApiActivity.READ,
+    KeyOp.SECRET_READ: ApiActivity.READ,
+    KeyOp.SECRET_WRITE: ApiActivity.UPDATE,
+    KeyOp.SECRET_DELETE: ApiActivity.DELETE,
 }

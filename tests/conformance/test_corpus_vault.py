@@ -1,0 +1,67 @@
+"""Conformance: the Vault audit files in ../shared/corpus parse with exact counts and facts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from ingest.framing import decode_bytes, frame_records
+from ingest.parsers import PAIRING, ParseError, RawRecord
+from ingest.parsers.vault_audit import parse
+from ingest.schema import KeyOp
+
+
+def run(path: Path):
+    events, skipped, dead, open_requests = [], 0, 0, {}
+    pairing = PAIRING["vault.audit"]
+    for frame in frame_records(decode_bytes(path.read_bytes()).text):
+        if frame.error:
+            dead += 1
+            continue
+        pid = pairing.pair_id(frame.obj)
+        if pid:
+            if pid[1] == "request":
+                open_requests[pid[0]] = frame
+            else:
+                open_requests.pop(pid[0], None)
+        try:
+            event = parse(RawRecord(frame.text, frame.obj, f"{path.name}#{frame.index}"))
+        except ParseError:
+            dead += 1
+            continue
+        if event is None:
+            skipped += 1
+        else:
+            events.append(event)
+    unanswered = [pairing.parse_unanswered(RawRecord(f.text, f.obj, "x")) for f in open_requests.values()]
+    return events, skipped, dead, [u for u in unanswered if u is not None], list(open_requests)
+
+
+def test_elastic_integration_sample(corpus: Path) -> None:
+    events, skipped, dead, unanswered, open_ids = run(corpus / "vault_audit_elastic_integrations_test.log")
+    # 13 entries: 4 request/response pairs, 1 lone PKI help request, 1 kmip request + 3 kmip responses
+    assert (len(events), skipped, dead) == (6, 7, 0)
+    assert Counter(e.op for e in events) == {KeyOp.SECRET_READ: 2, KeyOp.EXPORT: 2, KeyOp.OTHER: 2}
+    denied = [e for e in events if e.error_code == "permission denied"]
+    assert [e.operation for e in denied] == ["update internal-ca/issue/internal-server"]
+    kmip = [e for e in events if e.service == "kmip"]
+    assert [(e.operation, e.success, e.error_code) for e in kmip] == [
+        ("kmip DiscoverVersions", True, None),
+        ("kmip Get", False, "kmip result reason 12"),
+        ("kmip Get", False, "pending"),
+    ]
+    assert kmip[2].src_ip == "2001:db8::10" and kmip[0].src_ip == "192.168.0.10"
+    # the lone PKI help request has no response, but it has no request id either (nothing to pair)
+    # and is not key-related: no unanswered event
+    assert open_ids == [] and unanswered == []
+    # HMAC'd values stay HMAC'd and nothing is reversed or copied out of data
+    secret_read = next(e for e in events if e.op is KeyOp.SECRET_READ)
+    assert secret_read.details["secret_path"] == "secret/data/apps/continuous-delivery/aws-bucket-sse-c"
+    assert "customer_key" not in str(secret_read.details)
+
+
+def test_tfc_jwt_sample_pretty_printed_and_concatenated(corpus: Path) -> None:
+    events, skipped, dead, _unanswered, open_ids = run(corpus / "vault_audit_tfc_jwt_tallen.json")
+    assert (len(events), skipped, dead, open_ids) == (1, 11, 0, [])
+    (e,) = events
+    assert (e.op, e.details["secret_path"], e.src_ip) == (KeyOp.SECRET_READ, "secret/data/s3", "3.93.200.217")
