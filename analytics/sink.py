@@ -74,16 +74,12 @@ class WarehouseSink:
         )
         self.consumer.subscribe([self.topics.events.name])
         self.producer = make_producer(bootstrap)
-        self.dead_letters = DeadLetterWriter(
-            self.producer, self.topics.dlq.name, settings.home / "quarantine"
-        )
+        self.dead_letters = DeadLetterWriter(self.producer, self.topics.dlq.name, settings.home / "quarantine")
         self.stats = SinkStats()
         self.stop_event = threading.Event()
         self.server = QueryServer(self.con, sink_socket(settings)) if serve_queries else None
 
-    def run(
-        self, *, until_idle: float | None = None, on_batch: Callable[[SinkStats], None] | None = None
-    ) -> SinkStats:
+    def run(self, *, until_idle: float | None = None, on_batch: Callable[[SinkStats], None] | None = None) -> SinkStats:
         """Consume until stopped (SIGTERM/SIGINT or :attr:`stop_event`), or, with ``until_idle``,
         until caught up with the topic's end and nothing new arrived for that many seconds."""
         idle_since = time.monotonic()
@@ -118,9 +114,7 @@ class WarehouseSink:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            polled = self.consumer.poll(
-                timeout_ms=int(remaining * 1000) + 1, max_records=self.batch_max - len(records)
-            )
+            polled = self.consumer.poll(timeout_ms=int(remaining * 1000) + 1, max_records=self.batch_max - len(records))
             for recs in polled.values():
                 records.extend(recs)
             if not polled and records:

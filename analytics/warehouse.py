@@ -161,9 +161,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
-def events_to_arrow(
-    events: Sequence[KeyEvent], positions: Sequence[tuple[int, int]] | None = None
-) -> pa.Table:
+def events_to_arrow(events: Sequence[KeyEvent], positions: Sequence[tuple[int, int]] | None = None) -> pa.Table:
     """Columns for ``events``, in ``EVENT_COLUMNS`` order. ``positions`` are (partition, offset)."""
     now = datetime.now(UTC)
     cols: dict[str, list[object]] = {name: [] for name in EVENT_COLUMNS}

@@ -34,6 +34,9 @@ class CheckpointStore:
             " source TEXT NOT NULL, input_id TEXT NOT NULL, next_index INTEGER NOT NULL,"
             " done INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (source, input_id))"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)"
+        )
 
     def get(self, source: str, input_id: str) -> Progress:
         row = self._db.execute(
@@ -61,11 +64,20 @@ class CheckpointStore:
                 "INSERT INTO input_progress VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, input_id)"
                 " DO UPDATE SET"
                 " next_index = excluded.next_index, done = excluded.done, updated_at = excluded.updated_at",
-                [
-                    (source, input_id, next_index, int(done), now)
-                    for source, input_id, next_index, done in rows
-                ],
+                [(source, input_id, next_index, int(done), now) for source, input_id, next_index, done in rows],
             )
+
+    def get_cursor(self, name: str) -> str | None:
+        """A live source's position (e.g. GCP: last timestamp and the insertIds seen at it)."""
+        row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def save_cursor(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+            " value = excluded.value, updated_at = excluded.updated_at",
+            (name, value, datetime.now(UTC).isoformat()),
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
+from datetime import datetime
 from typing import Any
 
 from ingest.checkpoints import CheckpointStore
@@ -29,6 +30,31 @@ def _inputs(locations: Sequence[str], s3_client: Any) -> Iterator[Input]:
             yield from local_inputs(loc)
 
 
+def collect_gcp_live(
+    settings: Settings,
+    project: str,
+    *,
+    client: Any = None,
+    since: datetime | None = None,
+    show_progress: bool | None = False,
+) -> RunSummary:
+    """One pass over a project's Cloud KMS audit logs through the Logging API (see
+    :mod:`ingest.collectors.gcp_logging`); the cursor advances only after a successful run."""
+    from ingest.collectors.gcp_logging import Cursor, LoggingApiInput, default_since, make_client
+
+    checkpoints = CheckpointStore(settings.state_dir / "checkpoints.sqlite3")
+    try:
+        name = f"gcp-logging/{project}"
+        cursor = Cursor.loads(checkpoints.get_cursor(name), since or default_since())
+        source = LoggingApiInput(client or make_client(project), project, cursor)
+        summary = collect(settings, "gcp.audit", [], inputs=[source], show_progress=show_progress)
+        if summary.ok:
+            checkpoints.save_cursor(name, source.next_cursor.dumps())
+        return summary
+    finally:
+        checkpoints.close()
+
+
 def collect(
     settings: Settings,
     source: str,
@@ -37,6 +63,7 @@ def collect(
     show_progress: bool | None = None,
     s3_client: Any = None,
     batch_records: int = 5000,
+    inputs: Sequence[Input] | None = None,
 ) -> RunSummary:
     """Read every input under ``locations`` with ``source``'s parser and produce to Kafka.
 
@@ -69,7 +96,7 @@ def collect(
                 progress=bar.update if bar is not None else None,
                 pairing=PAIRING.get(source),
             )
-            return collector.run(_inputs(locations, s3_client))
+            return collector.run(inputs if inputs is not None else _inputs(locations, s3_client))
     finally:
         producer.close()
         checkpoints.close()

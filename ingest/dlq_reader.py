@@ -12,9 +12,7 @@ from kmo.settings import Settings
 from kmo.topics import Topics
 
 
-def read_dead_letters(
-    settings: Settings, *, limit: int = 100, timeout: float = 3.0
-) -> Iterator[dict[str, Any]]:
+def read_dead_letters(settings: Settings, *, limit: int = 100, timeout: float = 3.0) -> Iterator[dict[str, Any]]:
     """Yield up to ``limit`` dead letters from the start of the topic, without joining a group."""
     topic = Topics.for_settings(settings).dlq.name
     consumer = make_consumer(resolve_bootstrap(settings), None)

@@ -115,7 +115,7 @@ class _FramingError(Exception):
 
 
 def frame_records(text: str) -> Iterator[Frame]:
-    """Yield every record in ``text``: container elements, JSON Lines, or concatenated objects.
+    """Yield every record in ``text``: container elements, bare arrays, JSON Lines, or concatenated objects.
 
     Framing stops at the first stretch of a container that is not valid JSON and yields the rest of
     the text as one error frame (past that point record boundaries cannot be trusted). In a
@@ -126,13 +126,14 @@ def frame_records(text: str) -> Iterator[Frame]:
     n = len(text)
     while pos < n:
         head = _CONTAINER_HEAD.match(text, pos)
-        if head:
+        if head or text[pos] == "[":
+            # {"Records":[...]} / {"records":[...]}, or a bare array (Log Analytics and API exports)
             array_end: list[int] = []
             try:
-                for frame in _frame_array(text, head.end() - 1, index, array_end):
+                for frame in _frame_array(text, head.end() - 1 if head else pos, index, array_end):
                     index += 1
                     yield frame
-                pos = _close_container(text, _skip_ws(text, array_end[0]))
+                pos = _close_container(text, _skip_ws(text, array_end[0])) if head else array_end[0]
             except _FramingError as exc:
                 yield Frame(index, exc.pos, text[exc.pos :], error=exc.reason)
                 return

@@ -197,9 +197,7 @@ class Collector:
             self._dead_letter(frame.raw, origin, str(exc), summary)
             return False
         if len(value) > MAX_EVENT_BYTES:
-            self._dead_letter(
-                frame.raw, origin, f"record too large for an event ({len(value)} bytes)", summary
-            )
+            self._dead_letter(frame.raw, origin, f"record too large for an event ({len(value)} bytes)", summary)
             return False
         key = event.partition_key
         self._pending.append(

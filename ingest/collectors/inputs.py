@@ -138,9 +138,7 @@ def s3_inputs(uri: str, client: Any) -> Iterator[S3Input]:
         for page in pages:
             for obj in page.get("Contents", []):
                 if _wanted(obj["Key"]):
-                    yield S3Input(
-                        client, bucket, obj["Key"], obj.get("ETag", "").strip('"'), obj.get("Size", 0)
-                    )
+                    yield S3Input(client, bucket, obj["Key"], obj.get("ETag", "").strip('"'), obj.get("Size", 0))
     except InputError:
         raise
     except Exception as exc:

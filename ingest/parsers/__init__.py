@@ -3,12 +3,14 @@ and nothing registers itself on import."""
 
 from __future__ import annotations
 
-from ingest.parsers import cloudtrail, vault_audit
+from ingest.parsers import azure_keyvault, cloudtrail, gcp_audit, vault_audit
 from ingest.parsers.base import Pairing, ParseError, Parser, RawRecord
 
 PARSERS: dict[str, Parser] = {
     cloudtrail.SOURCE: cloudtrail.parse,
     vault_audit.SOURCE: vault_audit.parse,
+    gcp_audit.SOURCE: gcp_audit.parse,
+    azure_keyvault.SOURCE: azure_keyvault.parse,
 }
 
 # Sources whose operations span two entries (see ingest.parsers.base.Pairing).
@@ -17,6 +19,11 @@ PAIRING: dict[str, Pairing] = {
 }
 
 # `kmo ingest <name>` -> source
-CLI_SOURCES = {"cloudtrail": cloudtrail.SOURCE, "vault": vault_audit.SOURCE}
+CLI_SOURCES = {
+    "cloudtrail": cloudtrail.SOURCE,
+    "vault": vault_audit.SOURCE,
+    "gcp": gcp_audit.SOURCE,
+    "azure": azure_keyvault.SOURCE,
+}
 
 __all__ = ["CLI_SOURCES", "PAIRING", "PARSERS", "Pairing", "ParseError", "Parser", "RawRecord"]

@@ -92,9 +92,7 @@ def _ip(address: Any) -> str | None:
     return m.group("ip") if m else None
 
 
-def _classify(
-    req: dict[str, Any], error: str | None, root: bool
-) -> tuple[KeyOp, KeyRef | None, dict[str, Any]] | None:
+def _classify(req: dict[str, Any], error: str | None, root: bool) -> tuple[KeyOp, KeyRef | None, dict[str, Any]] | None:
     path = req.get("path") if isinstance(req.get("path"), str) else ""
     operation = req.get("operation") if isinstance(req.get("operation"), str) else ""
     mount_type = req.get("mount_type")
@@ -167,9 +165,7 @@ def _event(entry: dict[str, Any], record: RawRecord, *, answered: bool) -> KeyEv
         error_code = NO_RESPONSE
     elif error:
         error_code = "permission denied" if "permission denied" in error else "error"
-    entity = (
-        auth.get("entity_id") if isinstance(auth.get("entity_id"), str) and auth.get("entity_id") else None
-    )
+    entity = auth.get("entity_id") if isinstance(auth.get("entity_id"), str) and auth.get("entity_id") else None
     name = auth.get("display_name") if isinstance(auth.get("display_name"), str) else None
     identity = [rid, req.get("path"), req.get("operation"), entry["type"]]
     try:

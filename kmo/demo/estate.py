@@ -55,12 +55,8 @@ KEY_TYPES: dict[str, list[tuple[str, str, str, int, tuple[str, ...], float]]] = 
         ("RSA_2048", "SIGN_VERIFY", "RSA-2048", 2048, ("Sign",), 3.0),
         ("ECC_NIST_P256", "SIGN_VERIFY", "ECDSA-P256", 256, ("Sign",), 3.0),
     ],
-    "api": [
-        ("HMAC_256", "GENERATE_VERIFY_MAC", "AES-256", 256, ("GenerateMac", "VerifyMac", "VerifyMac"), 4.0)
-    ],
-    "session": [
-        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "AES-256", 256, ("GenerateDataKey", "Decrypt"), 2.5)
-    ],
+    "api": [("HMAC_256", "GENERATE_VERIFY_MAC", "AES-256", 256, ("GenerateMac", "VerifyMac", "VerifyMac"), 4.0)],
+    "session": [("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "AES-256", 256, ("GenerateDataKey", "Decrypt"), 2.5)],
 }
 ROTATION_DAYS = {"master": 365, "data": 30, "signing": 365, "tls": 365, "api": 90, "session": 1}
 TEAMS = ("payments", "identity", "platform", "analytics", "mobile", "search")
@@ -70,9 +66,7 @@ USER_AGENTS = (
     "Boto3/1.34.120 md/Botocore#1.34.120 ua/2.0 os/linux#6.1 lang/python#3.11.9",
     "aws-sdk-go-v2/1.27.0 os/linux lang/go#1.22.3 api/kms#1.32.1",
 )
-CONSOLE_UA = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4"
-)
+CONSOLE_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4"
 
 
 @dataclass
@@ -167,9 +161,7 @@ class Incident:
 class Estate:
     """The estate and the CloudTrail records it produces. Same seed, same records, byte for byte."""
 
-    def __init__(
-        self, *, seed: int = 7, days: int = 21, end: datetime | None = None, keys_per_account: int = 14
-    ):
+    def __init__(self, *, seed: int = 7, days: int = 21, end: datetime | None = None, keys_per_account: int = 14):
         self.seed = seed
         self.rng = random.Random(seed)
         self.np = np.random.default_rng(seed)
@@ -235,9 +227,7 @@ class Estate:
         out = []
         for k in self.keys:
             period = ROTATION_DAYS[k.key_type]
-            rotated = (
-                k.created_at if k.key_spec != "SYMMETRIC_DEFAULT" else self.end - timedelta(days=period // 2)
-            )
+            rotated = k.created_at if k.key_spec != "SYMMETRIC_DEFAULT" else self.end - timedelta(days=period // 2)
             out.append(
                 {
                     "keyId": k.arn,
@@ -331,9 +321,7 @@ class Estate:
     @staticmethod
     def _diurnal(hour: datetime) -> float:
         """Relative activity by hour of day and weekday: peak mid-afternoon UTC, low at night."""
-        day = (
-            0.35 + 0.65 * max(0.0, math.sin(math.pi * (hour.hour - 5) / 16)) if 5 <= hour.hour <= 21 else 0.2
-        )
+        day = 0.35 + 0.65 * max(0.0, math.sin(math.pi * (hour.hour - 5) / 16)) if 5 <= hour.hour <= 21 else 0.2
         return day * (0.45 if hour.weekday() >= 5 else 1.0)
 
     def generate(self) -> list[dict[str, Any]]:
@@ -366,9 +354,7 @@ class Estate:
 
     def _admin_reads(self, hour: datetime) -> None:
         for account in ACCOUNTS.values():
-            admin = Principal(
-                "IAMUser", account, self.rng.choice(PEOPLE), ip=self._ip(False), user_agent=CONSOLE_UA
-            )
+            admin = Principal("IAMUser", account, self.rng.choice(PEOPLE), ip=self._ip(False), user_agent=CONSOLE_UA)
             when = hour + timedelta(minutes=self.rng.randrange(60))
             self._record(when, "ListAliases", None, admin, params={"limit": 100}, account=account)
             key = self.rng.choice([k for k in self.keys if k.account == account])
@@ -377,15 +363,11 @@ class Estate:
     def _rotations(self) -> None:
         for key in self.keys:
             if key.key_spec == "SYMMETRIC_DEFAULT" and key.key_type in ("data", "session") and not key.orphan:
-                when = self.start + timedelta(
-                    days=self.rng.randrange(1, max(2, (self.end - self.start).days))
-                )
+                when = self.start + timedelta(days=self.rng.randrange(1, max(2, (self.end - self.start).days)))
                 self._record(when, "RotateKey", key, None, params=None, read_only=False, service_event=True)
 
     # -- incidents -----------------------------------------------------------------------------
-    def _incident(
-        self, kind: str, description: str, keys: list[Key], who: str, recs: list[dict[str, Any]]
-    ) -> None:
+    def _incident(self, kind: str, description: str, keys: list[Key], who: str, recs: list[dict[str, Any]]) -> None:
         times = sorted(r["eventTime"] for r in recs)
         inc = Incident(
             id=f"INC-{len(self.incidents) + 1:02d}",
@@ -534,9 +516,7 @@ class Estate:
         )
 
         # 6. Cross-account use: a principal from the outside account decrypts with a prod key.
-        outsider = Principal(
-            "AssumedRole", OUTSIDE_ACCOUNT, "partner", "sync", self._ip(False), USER_AGENTS[2]
-        )
+        outsider = Principal("AssumedRole", OUTSIDE_ACCOUNT, "partner", "sync", self._ip(False), USER_AGENTS[2])
         t3 = (day + timedelta(days=3)).replace(hour=11)
         recs = [
             self._record(

@@ -54,8 +54,7 @@ def _reset(settings: Settings) -> None:
     home = settings.home
     if home.exists() and any(home.iterdir()) and not (home / MARKER).exists():
         raise ConfigError(
-            f"{home} holds state that is not a previous demo's; "
-            "set KMO_HOME to an empty directory to run the demo"
+            f"{home} holds state that is not a previous demo's; set KMO_HOME to an empty directory to run the demo"
         )
     EmbeddedKafka(settings).stop()
     for name in ("kafka", "state", "quarantine", "demo", "sink.sock"):

@@ -71,9 +71,7 @@ def fetch_jars(settings: Settings, *, offline: bool = False) -> Path:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
-        raise BrokerError(
-            f"mvn could not resolve Kafka {KAFKA_VERSION}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-        )
+        raise BrokerError(f"mvn could not resolve Kafka {KAFKA_VERSION}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     (staging / _READY_MARK).write_text(KAFKA_VERSION)
     if libs.exists():  # a concurrent fetch won the race; keep theirs
         shutil.rmtree(staging, ignore_errors=True)
@@ -192,9 +190,7 @@ class EmbeddedKafka:
             return running
         java = shutil.which("java")
         if java is None:
-            raise BrokerError(
-                "Java 17+ is needed for the embedded Kafka: apt-get install openjdk-17-jre-headless"
-            )
+            raise BrokerError("Java 17+ is needed for the embedded Kafka: apt-get install openjdk-17-jre-headless")
         libs = fetch_jars(self.settings)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         state = self._load_state()

@@ -43,9 +43,7 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
     settings = Settings.from_env({"KMO_HOME": str(tmp_path / ".kmo")})
     found = run_query(settings, "SELECT count(*) AS n FROM events WHERE list_contains(?, uid)", [uids])
     assert found.to_pylist()[0]["n"] == len(uids) > 400
-    status = json.loads(
-        subprocess.run([*KMO, "broker", "status"], env=env, capture_output=True, text=True).stdout
-    )
+    status = json.loads(subprocess.run([*KMO, "broker", "status"], env=env, capture_output=True, text=True).stdout)
     assert not status["running"], "the demo stops the broker it started"
 
 

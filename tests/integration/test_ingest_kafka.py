@@ -60,11 +60,7 @@ def _write_bad_inputs(root: Path) -> dict[str, bytes]:
         "not_json.json": b"Time: 12/06/17 22:07:31\nOpcode: CN_LOGIN\n",
         "truncated.json.gz": gzip.compress(b'{"Records":[' + good + b"," + other + b"]}")[:-30],
         "mixed.json": b'{"Records":[' + good + b',{"eventName":"x"},{"a":"\xff\xfe"},' + other + b"]}",
-        "huge.json": b'{"Records":['
-        + huge_bytes
-        + b","
-        + other.replace(b"000000000002", b"000000000099")
-        + b"]}",
+        "huge.json": b'{"Records":[' + huge_bytes + b"," + other.replace(b"000000000002", b"000000000099") + b"]}",
         "vault.log": b'{"time":"2024-01-01T00:00:00Z","type":"request","request":{"path":"transit/encrypt/k"}}\n',
     }
     for name, data in files.items():
@@ -98,9 +94,7 @@ def test_bad_input_is_dead_lettered_with_exact_bytes_and_reasons(settings: Setti
     ((huge_rec, huge_h),) = by_file["huge.json"]
     assert "too large" in huge_h["kmo-reason"] and huge_rec.value == b""  # over 1 MiB: quarantined
     quarantined = Path(huge_h["kmo-quarantine"])
-    assert (
-        quarantined.read_bytes() == files["huge.json"][len(b'{"Records":[') :].split(b',{"eventVersion"')[0]
-    )
+    assert quarantined.read_bytes() == files["huge.json"][len(b'{"Records":[') :].split(b',{"eventVersion"')[0]
     assert quarantined.stat().st_mode & 0o777 == 0o600
 
 

@@ -82,13 +82,9 @@ def test_sink_writes_every_event_once_and_commits_offsets(settings: Settings, tm
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         (daily,) = con.execute("SELECT sum(events) FROM usage_daily").fetchone()
-        (usage,) = con.execute(
-            "SELECT count(*) FROM events WHERE is_usage AND key_uri IS NOT NULL"
-        ).fetchone()
+        (usage,) = con.execute("SELECT count(*) FROM events WHERE is_usage AND key_uri IS NOT NULL").fetchone()
         assert daily == usage > 0
-        assert con.execute("SELECT count(*) FROM key_last_use WHERE last_use IS NULL").fetchone() == (
-            1,
-        )  # the orphan
+        assert con.execute("SELECT count(*) FROM key_last_use WHERE last_use IS NULL").fetchone() == (1,)  # the orphan
     finally:
         con.close()
     assert os.stat(settings.warehouse).st_mode & 0o777 == 0o600
@@ -100,18 +96,14 @@ def test_a_crash_around_the_db_commit_loses_and_duplicates_nothing(
 ) -> None:
     expected = load_estate(settings, tmp_path)
     env = kmo_env(settings) | {"KMO_FAULT": f"{point}:2"}
-    crashed = subprocess.run(
-        sink_cmd("--batch-max", "300"), env=env, capture_output=True, text=True, timeout=180
-    )
+    crashed = subprocess.run(sink_cmd("--batch-max", "300"), env=env, capture_output=True, text=True, timeout=180)
     assert crashed.returncode == 137, crashed.stderr
     in_db = len(warehouse_uids(settings))
     # before the commit the second batch is rolled back; after it, it is in DuckDB but not in Kafka's offsets
     assert in_db == (300 if point == "sink.before_db_commit" else 600)
     assert not committed_equals_end(settings)
     env.pop("KMO_FAULT")
-    resumed = subprocess.run(
-        sink_cmd("--batch-max", "300"), env=env, capture_output=True, text=True, timeout=180
-    )
+    resumed = subprocess.run(sink_cmd("--batch-max", "300"), env=env, capture_output=True, text=True, timeout=180)
     assert resumed.returncode == 0, resumed.stderr
     stats = json.loads(resumed.stdout)
     uids = warehouse_uids(settings)
@@ -127,9 +119,7 @@ def test_sigkill_at_random_moments_still_lands_everything_once(settings: Setting
     rng = random.Random(11)
     kills = 0
     for _ in range(4):
-        proc = subprocess.Popen(
-            sink_cmd("--batch-max", "200"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        proc = subprocess.Popen(sink_cmd("--batch-max", "200"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(rng.uniform(2.0, 4.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -137,9 +127,7 @@ def test_sigkill_at_random_moments_still_lands_everything_once(settings: Setting
         proc.wait(timeout=30)
         proc.stdout.close()
         proc.stderr.close()
-    final = subprocess.run(
-        sink_cmd("--batch-max", "200"), env=env, capture_output=True, text=True, timeout=300
-    )
+    final = subprocess.run(sink_cmd("--batch-max", "200"), env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert kills >= 2, "the sink finished before it could be killed: the test would prove nothing"
     uids = warehouse_uids(settings)
@@ -160,9 +148,7 @@ def test_undecodable_messages_are_dead_lettered_by_the_sink(settings: Settings, 
     finally:
         sink.close()
     assert stats.dead_lettered == 2 and set(warehouse_uids(settings)) == expected
-    letters = [
-        r for r in read_all(settings.kafka_bootstrap, topics.dlq.name) if headers(r)["kmo-stage"] == "sink"
-    ]
+    letters = [r for r in read_all(settings.kafka_bootstrap, topics.dlq.name) if headers(r)["kmo-stage"] == "sink"]
     assert sorted(r.value for r in letters) == [b'{"metadata": {"uid": "x"}}', b"\xff not an event"]
     assert all(headers(r)["kmo-origin"].startswith("kafka://") for r in letters)
     assert committed_equals_end(settings)

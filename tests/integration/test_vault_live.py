@@ -72,9 +72,7 @@ def test_transit_operations_become_exact_events(settings: Settings, openbao) -> 
     t.update_key_configuration("payments", deletion_allowed=True)
     limited = client.auth.token.create(policies=["default"])["auth"]["client_token"]
     with pytest.raises(hvac.exceptions.Forbidden):
-        hvac.Client(url=f"http://{addr}", token=limited).secrets.transit.decrypt_data(
-            "payments", ciphertext=ct2
-        )
+        hvac.Client(url=f"http://{addr}", token=limited).secrets.transit.decrypt_data("payments", ciphertext=ct2)
     t.delete_key("payments")
 
     summary = collect(settings, "vault.audit", [str(audit)])

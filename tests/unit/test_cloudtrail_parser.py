@@ -36,17 +36,13 @@ def test_golden(path: Path, request: pytest.FixtureRequest) -> None:
     expected_path = path.with_name(path.stem + ".expected.json")
     if request.config.getoption("--update-goldens"):
         expected_path.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
-    assert expected_path.exists(), (
-        f"no golden for {path.name}: review the output and run with --update-goldens"
-    )
+    assert expected_path.exists(), f"no golden for {path.name}: review the output and run with --update-goldens"
     assert got == json.loads(expected_path.read_text())
     assert decode(encode(event)) == event
 
 
 def test_goldens_have_no_orphans() -> None:
-    expected = {
-        p.name.removesuffix(".expected.json") for p in (FIXTURES / "cloudtrail").glob("*.expected.json")
-    }
+    expected = {p.name.removesuffix(".expected.json") for p in (FIXTURES / "cloudtrail").glob("*.expected.json")}
     assert expected == {p.stem for p in CASES}
 
 
@@ -56,15 +52,9 @@ def test_fixture_facts() -> None:
     assert e.actor.principal == "arn:aws:iam::111122223333:role/payments-app" and e.actor.name == "i-0abc"
     assert e.context_keys == ("service", "tenant") and e.op is KeyOp.DECRYPT and e.src_ip == "10.1.2.3"
     e = run(by_name["create_key_no_resources"])
-    assert (
-        e.key.uri.endswith("key/0987dcba-09fe-87dc-65ba-ab0987654321") and e.details["key_spec"] == "RSA_4096"
-    )
+    assert e.key.uri.endswith("key/0987dcba-09fe-87dc-65ba-ab0987654321") and e.details["key_spec"] == "RSA_4096"
     e = run(by_name["rotate_key_service_event"])
-    assert (
-        e.actor.principal_type == "AWSService"
-        and e.src_ip is None
-        and e.details["source_host"] == "AWS Internal"
-    )
+    assert e.actor.principal_type == "AWSService" and e.src_ip is None and e.details["source_host"] == "AWS Internal"
     e = run(by_name["schedule_deletion_denied_alias"])
     assert not e.success and e.error_code == "AccessDeniedException" and e.key.is_alias
     assert e.key_alias == "alias/prod/master" and e.details["pending_window_days"] == 7
@@ -74,10 +64,7 @@ def test_fixture_facts() -> None:
 
 def test_other_services_are_skipped_not_errors() -> None:
     assert (
-        run(
-            {"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventTime": "2026-01-01T00:00:00Z"}
-        )
-        is None
+        run({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventTime": "2026-01-01T00:00:00Z"}) is None
     )
 
 

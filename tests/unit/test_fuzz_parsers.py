@@ -14,15 +14,11 @@ from ingest.parsers import PARSERS, ParseError, RawRecord
 from ingest.schema import EncodeError, KeyEvent, decode, encode
 from tests.conftest import FIXTURES
 
-SEEDS = [
-    p.read_bytes() for p in sorted((FIXTURES / "cloudtrail").glob("*.json")) if ".expected" not in p.name
-]
+SEEDS = [p.read_bytes() for p in sorted((FIXTURES / "cloudtrail").glob("*.json")) if ".expected" not in p.name]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=25,
 )
 cloudtrail_ish = st.fixed_dictionaries(
@@ -94,9 +90,7 @@ def test_structured_cloudtrail_like_records(records: list[dict]) -> None:
 def test_deep_nesting_and_huge_numbers_do_not_crash() -> None:
     deep = b'{"Records":[' + b"[" * 5000 + b"]" * 5000 + b"]}"
     run_everything(deep)
-    run_everything(
-        b'{"Records":[{"eventSource":"kms.amazonaws.com","eventName":"Decrypt","eventTime":1e999}]}'
-    )
+    run_everything(b'{"Records":[{"eventSource":"kms.amazonaws.com","eventName":"Decrypt","eventTime":1e999}]}')
     run_everything(
         b'{"Records":[{"eventSource":"kms.amazonaws.com","eventName":"Decrypt","eventTime":"2026-01-01T00:00:00Z","x":'
         + b"9" * 5000

@@ -139,10 +139,7 @@ def test_partition_key_is_the_key_uri_or_an_account_scope() -> None:
 class TestKeyRef:
     def test_aws_forms(self) -> None:
         assert KeyRef.aws(ARN).uri == ARN
-        assert (
-            KeyRef.aws("1234abcd-12ab-34cd-56ef-1234567890ab", region="us-west-2", account="111122223333").uri
-            == ARN
-        )
+        assert KeyRef.aws("1234abcd-12ab-34cd-56ef-1234567890ab", region="us-west-2", account="111122223333").uri == ARN
         alias = KeyRef.aws("alias/app", region="us-east-1", account="111122223333")
         assert alias.uri == "arn:aws:kms:us-east-1:111122223333:alias/app" and alias.is_alias
         mrk = KeyRef.aws("mrk-1234abcd12ab34cd56ef1234567890ab", region="us-west-2", account="111122223333")
@@ -171,9 +168,7 @@ class TestKeyRef:
         assert KeyRef.from_native("vault", "transit/keys/payments") == KeyRef.vault("transit", "payments")
         ref = KeyRef.pkcs11("prod token", label="db/master", object_id=b"\x01\xab")
         assert ref.uri == "pkcs11:token=prod%20token;object=db%2Fmaster;id=%01%ab"
-        assert KeyRef.from_native("hsm", "db/master", token="prod token").uri.startswith(
-            "pkcs11:token=prod%20token"
-        )
+        assert KeyRef.from_native("hsm", "db/master", token="prod token").uri.startswith("pkcs11:token=prod%20token")
         with pytest.raises(KeyRefError):
             KeyRef.from_native("hsm", "label-without-token")
 
@@ -205,9 +200,7 @@ class TestEventUid:
         assert event_uid("s", "e1", rec).startswith("s:e1:")
 
     def test_distinct_records_sharing_a_provider_id_never_collide(self) -> None:
-        assert event_uid("s", "1", {"eventName": "DisableKey"}) != event_uid(
-            "s", "1", {"eventName": "Decrypt"}
-        )
+        assert event_uid("s", "1", {"eventName": "DisableKey"}) != event_uid("s", "1", {"eventName": "Decrypt"})
 
     def test_records_without_a_provider_id_are_content_addressed(self) -> None:
         uid = event_uid("s", None, {"a": 1})
