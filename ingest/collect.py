@@ -11,7 +11,7 @@ from typing import Any
 from ingest.checkpoints import CheckpointStore
 from ingest.collectors.inputs import Input, local_inputs, s3_inputs
 from ingest.deadletter import DeadLetterWriter
-from ingest.parsers import PAIRING, PARSERS
+from ingest.parsers import PAIRING, PARSERS, SEQUENCED, framer_for
 from ingest.runner import Collector, RunSummary
 from kmo.kafka import ensure_all_topics, make_producer, resolve_bootstrap
 from kmo.settings import ConfigError, Settings
@@ -95,6 +95,8 @@ def collect(
                 batch_records=batch_records,
                 progress=bar.update if bar is not None else None,
                 pairing=PAIRING.get(source),
+                framer=framer_for(source),
+                sequenced=SEQUENCED.get(source),
             )
             return collector.run(inputs if inputs is not None else _inputs(locations, s3_client))
     finally:

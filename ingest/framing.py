@@ -24,7 +24,8 @@ _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
 # Fast path: nearly every container file starts with its record array.
 _CONTAINER_HEAD = re.compile(r'\{\s*"(Records|records)"\s*:\s*\[')
-_CONTAINER_KEYS = frozenset({"Records", "records"})
+# CloudTrail, Azure (Event Hubs) and CloudWatch Logs subscription payloads wrap records in these keys
+_CONTAINER_KEYS = frozenset({"Records", "records", "logEvents"})
 
 
 @dataclass(slots=True)
@@ -129,13 +130,17 @@ def frame_records(text: str) -> Iterator[Frame]:
         if head or text[pos] == "[":
             # {"Records":[...]} / {"records":[...]}, or a bare array (Log Analytics and API exports)
             array_end: list[int] = []
+            consumed = pos  # end of the last record framed: everything after it is unaccounted for
             try:
                 for frame in _frame_array(text, head.end() - 1 if head else pos, index, array_end):
                     index += 1
+                    consumed = frame.offset + len(frame.text)
                     yield frame
                 pos = _close_container(text, _skip_ws(text, array_end[0])) if head else array_end[0]
             except _FramingError as exc:
-                yield Frame(index, exc.pos, text[exc.pos :], error=exc.reason)
+                # Dead-letter every byte not inside a framed record, so nothing read is lost.
+                start = consumed if consumed > pos or exc.pos >= len(text) else exc.pos
+                yield Frame(index, start, text[start:], error=exc.reason)
                 return
             pos = _skip_ws(text, pos)
             continue
@@ -251,3 +256,51 @@ def _walk_object(text: str, pos: int, first_index: int) -> Iterator[Frame]:
         i = _skip_ws(text, i)
         if text[i : i + 1] == ",":
             i = _skip_ws(text, i + 1)
+
+
+_BLANK_LINES = re.compile(r"\n[ \t\r]*\n")
+
+
+def frame_text_blocks(text: str) -> Iterator[Frame]:
+    """Frame text logs whose records are separated by blank lines (CloudHSM, Luna exports).
+
+    JSON input (a CloudWatch Logs subscription payload or ``filter-log-events`` output) is framed
+    as JSON instead, so the same source reads both its native text and its CloudWatch wrappings.
+    """
+    start = _skip_ws(text, 0)
+    if start < len(text) and text[start] in "{[":
+        yield from frame_records(text)
+        return
+    index = 0
+    pos = start
+    for m in _BLANK_LINES.finditer(text, start):
+        block = text[pos : m.start()].rstrip()
+        if block.strip():
+            yield _text_frame(index, pos, block)
+            index += 1
+        pos = m.end()
+    block = text[pos:].rstrip()
+    if block.strip():
+        yield _text_frame(index, pos, block)
+
+
+def frame_lines(text: str) -> Iterator[Frame]:
+    """Frame line-oriented text logs (one record per line); JSON input is framed as JSON."""
+    start = _skip_ws(text, 0)
+    if start < len(text) and text[start] in "{[":
+        yield from frame_records(text)
+        return
+    index = 0
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.rstrip("\r\n")
+        if stripped.strip():
+            yield _text_frame(index, offset, stripped)
+            index += 1
+        offset += len(line)
+
+
+def _text_frame(index: int, pos: int, block: str) -> Frame:
+    if _has_invalid_utf8(block):
+        return Frame(index, pos, block, error="record contains bytes that are not valid UTF-8")
+    return Frame(index, pos, block)

@@ -22,7 +22,7 @@ from ingest.checkpoints import CheckpointStore, Progress
 from ingest.collectors.inputs import Input, InputError
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.framing import Frame, decode_bytes, frame_records
-from ingest.parsers import Pairing, ParseError, Parser, RawRecord
+from ingest.parsers import Pairing, ParseError, Parser, RawRecord, Sequenced
 from ingest.schema import EncodeError, KeyEvent, encode
 from kmo.faults import crash_point
 
@@ -48,6 +48,7 @@ class RunSummary:
     events: int = 0
     skipped: int = 0
     dead_lettered: int = 0
+    derived_events: int = 0  # events about the log itself (sequence gaps), not from one record
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -64,6 +65,7 @@ class RunSummary:
             "events": self.events,
             "skipped": self.skipped,
             "dead_lettered": self.dead_lettered,
+            "derived_events": self.derived_events,
             "unreadable": [{"input": n, "reason": r} for n, r in self.unreadable],
             "seconds": round(self.seconds, 3),
         }
@@ -84,10 +86,15 @@ class Collector:
         batch_records: int = 5000,
         progress: Callable[[int], None] | None = None,
         pairing: Pairing | None = None,
+        framer: Callable[[str], Iterator[Frame]] = frame_records,
+        sequenced: Sequenced | None = None,
     ) -> None:
         self.source = source
         self.parser = parser
         self.pairing = pairing
+        self.framer = framer
+        self.sequenced = sequenced
+        self._last_seq: dict[tuple[str, int], int] = {}  # (stream, epoch) -> last number seen
         self.producer = producer
         self.events_topic = events_topic
         self.dead_letters = dead_letters
@@ -132,7 +139,7 @@ class Collector:
         good = bad = 0
         last_index = -1
         open_requests: dict[str, Frame] = {}
-        for frame in frame_records(decoded.text):
+        for frame in self.framer(decoded.text):
             last_index = frame.index
             if self.pairing is not None and frame.error is None:
                 self._pair(frame, open_requests)  # also for frames an earlier run already produced
@@ -187,7 +194,34 @@ class Collector:
         if event is None:
             summary.skipped += 1
             return True
+        if self.sequenced is not None:
+            self._check_sequence(event, summary)
         return self._send_event(event, frame, origin, summary)
+
+    def _check_sequence(self, event: KeyEvent, summary: RunSummary) -> None:
+        """Emit a gap event when a sequence number is not the one after the last seen."""
+        assert self.sequenced is not None
+        seq = self.sequenced.sequence(event)
+        if seq is None:
+            return
+        stream, epoch, number = seq
+        last = self._last_seq.get((stream, epoch))
+        self._last_seq[(stream, epoch)] = number
+        if last is None or number == last + 1:
+            return
+        gap = self.sequenced.gap_event(event, last + 1, number)
+        value = encode(gap)
+        key = gap.partition_key
+        self._pending.append(
+            self.producer.send(
+                self.events_topic,
+                key=key,
+                value=value,
+                partition=self._partition_for(key),
+                headers=[("kmo-source", self.source.encode())],
+            )
+        )
+        summary.derived_events += 1
 
     def _send_event(self, event: KeyEvent, frame: Frame, origin: str, summary: RunSummary) -> bool:
         """Encode and send one event (or dead-letter its record); True if it was sent."""

@@ -180,8 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line. ``kmo ingest``'s paths are optional (``--project`` reads an API
+    instead), and argparse binds an empty list to an optional positional before it sees options
+    (``ingest cloudtrail --watch 60 s3://...``): trailing positionals are handed back to it here."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command == "ingest" and not any(e.startswith("-") for e in extra):
+            args.paths = [*args.paths, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     level = logging.INFO if args.verbose else getattr(logging, os.environ.get("KMO_LOG_LEVEL", "WARNING").upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # kafka-python warns about its own event loop under load; users need its errors only.

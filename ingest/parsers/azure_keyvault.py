@@ -19,12 +19,11 @@ principal: UPN for people, object id or app id for applications.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import re
 from typing import Any
 
 from ingest.parsers.azure_ops import ACTIVITY_OPS, AUDIT_EVENT_OPS
-from ingest.parsers.base import ParseError, RawRecord
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, text
 from ingest.schema import (
     Actor,
     KeyEvent,
@@ -71,10 +70,6 @@ def _get(rec: dict[str, Any], field: str) -> Any:
     return None
 
 
-def _s(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def parse(record: RawRecord) -> KeyEvent | None:
     """Normalise one Key Vault AuditEvent or Activity Log record.
 
@@ -87,7 +82,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
     rec = record.obj
     if not isinstance(rec, dict):
         raise ParseError(SOURCE, record.origin, f"record is a JSON {type(rec).__name__}, not an object")
-    operation = _s(_get(rec, "operationName"))
+    operation = text(_get(rec, "operationName"))
     if operation is None:
         raise ParseError(SOURCE, record.origin, "no operationName: not an Azure Key Vault or Activity Log record")
     properties = rec.get("properties") if isinstance(rec.get("properties"), dict) else {}
@@ -106,8 +101,8 @@ def parse(record: RawRecord) -> KeyEvent | None:
     except TimestampError as exc:
         raise ParseError(SOURCE, record.origin, f"time: {exc}") from None
 
-    object_id = _s(properties.get("id")) or _s(rec.get("Id")) or _s(rec.get("id_s"))
-    resource_id = _s(_get(rec, "resourceId")) or ""
+    object_id = text(properties.get("id")) or text(rec.get("Id")) or text(rec.get("id_s"))
+    resource_id = text(_get(rec, "resourceId")) or ""
     key, version = None, None
     if object_id and _OBJECT_ID.match(object_id):
         kind = _OBJECT_ID.match(object_id).group("kind").lower()  # type: ignore[union-attr]
@@ -125,7 +120,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
     if m and (m.group("vault") or m.group("deleted")):
         details["vault"] = (m.group("vault") or m.group("deleted")).lower()
 
-    result = (_s(_get(rec, "resultType")) or "").lower()
+    result = (text(_get(rec, "resultType")) or "").lower()
     signature = _get(rec, "resultSignature")
     status = properties.get("httpStatusCode", rec.get("HttpStatusCode", rec.get("httpStatusCode_d")))
     http_failed = isinstance(status, (int, float)) and not isinstance(status, bool) and status >= 400
@@ -140,10 +135,10 @@ def parse(record: RawRecord) -> KeyEvent | None:
     if isinstance(identity, dict):
         raw_claims = identity.get("claim", identity.get("claims"))
         claims = raw_claims if isinstance(raw_claims, dict) else {}
-    upn = _s(claims.get(_UPN)) or _s(claims.get("upn"))
-    oid = _s(claims.get(_OID)) or _s(claims.get("oid"))
-    appid = _s(claims.get("appid"))
-    principal = upn or oid or appid or _s(rec.get("caller"))
+    upn = text(claims.get(_UPN)) or text(claims.get("upn"))
+    oid = text(claims.get(_OID)) or text(claims.get("oid"))
+    appid = text(claims.get("appid"))
+    principal = upn or oid or appid or text(rec.get("caller"))
     try:
         uid = event_uid(SOURCE, None, rec)
     except ValueError as exc:
@@ -157,33 +152,24 @@ def parse(record: RawRecord) -> KeyEvent | None:
         operation=operation,
         success=success,
         error_code=error_code,
-        error_message=_s(rec.get("resultDescription")) if not success else None,
+        error_message=text(rec.get("resultDescription")) if not success else None,
         key=key,
         key_version=version,
         actor=Actor(
             principal=principal,
             principal_type="User" if upn else ("Application" if (appid or oid) else None),
             name=upn,
-            account=_s(rec.get("tenantId")),
+            account=text(rec.get("tenantId")),
             invoked_by=appid if upn else None,
         ),
-        src_ip=_ip(_get(rec, "callerIpAddress")),
-        user_agent=_s(properties.get("clientInfo")),
-        region=_s(_get(rec, "location")),
+        src_ip=ip_or_none(_get(rec, "callerIpAddress")),
+        user_agent=text(properties.get("clientInfo")),
+        region=text(_get(rec, "location")),
         account=m.group("sub").lower() if m else None,
         service="vault.azure.net",
         provider_event_id=None,
-        request_id=_s(_get(rec, "correlationId")),
+        request_id=text(_get(rec, "correlationId")),
         details=details,
         raw=record.text,
         origin=record.origin,
     )
-
-
-def _ip(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None

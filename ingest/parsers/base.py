@@ -8,6 +8,8 @@ dead-letter topic. Any other exception escaping a parser is a bug (the fuzz test
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -56,6 +58,18 @@ class Pairing(Protocol):
         ...
 
 
+class Sequenced(Protocol):
+    """For sources whose records carry a counter that must have no holes (CloudHSM)."""
+
+    def sequence(self, event: KeyEvent) -> tuple[str, int, int] | None:
+        """``(stream, epoch, number)``: numbers count up by one within a stream and epoch."""
+        ...
+
+    def gap_event(self, after: KeyEvent, expected: int, found: int) -> KeyEvent:
+        """The event reporting that ``expected`` came next but ``found`` arrived."""
+        ...
+
+
 _INT64 = 2**63
 
 
@@ -86,3 +100,22 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def text(value: Any) -> str | None:
+    """``value`` if it is a non-empty string, else None: provider fields are often "" or missing."""
+    return value if isinstance(value, str) and value else None
+
+
+@functools.lru_cache(maxsize=65536)
+def _ip_cached(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def ip_or_none(value: Any) -> str | None:
+    """A canonical IP address, or None: caller-address fields also hold service names
+    ("kms.amazonaws.com", "AWS Internal", "private"). Cached: addresses repeat constantly."""
+    return _ip_cached(value) if isinstance(value, str) and len(value) <= 64 else None

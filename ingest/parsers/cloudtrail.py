@@ -17,11 +17,9 @@ developer guide's CloudTrail examples:
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord, json_safe
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, text
 from ingest.parsers.cloudtrail_ops import CLOUDTRAIL_KMS_OPS
 from ingest.schema import (
     Actor,
@@ -85,10 +83,10 @@ def parse(record: RawRecord) -> KeyEvent | None:
     except TimestampError as exc:
         raise ParseError(SOURCE, record.origin, f"eventTime: {exc}") from None
 
-    region = _str(rec.get("awsRegion"))
+    region = text(rec.get("awsRegion"))
     identity = rec.get("userIdentity")
     identity = identity if isinstance(identity, dict) else {}
-    account = _str(rec.get("recipientAccountId")) or _str(identity.get("accountId"))
+    account = text(rec.get("recipientAccountId")) or text(identity.get("accountId"))
     params = rec.get("requestParameters")
     params = params if isinstance(params, dict) else {}
     response = rec.get("responseElements")
@@ -99,15 +97,15 @@ def parse(record: RawRecord) -> KeyEvent | None:
     if key is not None and account is None:
         account = key.uri.split(":")[4]
 
-    provider_id = _str(rec.get("eventID"))
-    error_code = _str(rec.get("errorCode"))
+    provider_id = text(rec.get("eventID"))
+    error_code = text(rec.get("errorCode"))
     details = {out: json_safe(params[name_]) for name_, out in _DETAIL_PARAMS.items() if name_ in params}
     if name == "ScheduleKeyDeletion" and "deletionDate" in response:
         details["deletion_date"] = json_safe(response["deletionDate"])
     if isinstance(rec.get("eventType"), str):
         details["event_type"] = rec["eventType"]
-    source_ip = _str(rec.get("sourceIPAddress"))
-    ip = _ip(source_ip)
+    source_ip = text(rec.get("sourceIPAddress"))
+    ip = ip_or_none(source_ip)
     if source_ip and ip is None:
         details["source_host"] = source_ip  # a service name such as kms.amazonaws.com
 
@@ -124,39 +122,23 @@ def parse(record: RawRecord) -> KeyEvent | None:
         operation=name,
         success=error_code is None,
         error_code=error_code,
-        error_message=_str(rec.get("errorMessage")),
+        error_message=text(rec.get("errorMessage")),
         key=key,
         key_alias=alias,
         related_keys=tuple(keys[1:]),
         actor=_actor(identity, rec),
         src_ip=ip,
-        user_agent=_str(rec.get("userAgent")),
+        user_agent=text(rec.get("userAgent")),
         region=region,
         account=account,
         service=event_source,
         provider_event_id=provider_id,
-        request_id=_str(rec.get("requestID")),
+        request_id=text(rec.get("requestID")),
         context_keys=_context_keys(params),
         details=details,
         raw=record.text,
         origin=record.origin,
     )
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-@functools.lru_cache(maxsize=65536)
-def _ip(value: str | None) -> str | None:
-    """The address if ``value`` is one (CloudTrail also writes service names there). Cached: an
-    estate has far fewer distinct caller addresses than records."""
-    if value is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
 
 
 def _keys(
@@ -204,27 +186,27 @@ def _keys(
 
 
 def _actor(identity: dict[str, Any], rec: dict[str, Any]) -> Actor:
-    kind = _str(identity.get("type"))
-    arn = _str(identity.get("arn"))
-    invoked_by = _str(identity.get("invokedBy"))
+    kind = text(identity.get("type"))
+    arn = text(identity.get("arn"))
+    invoked_by = text(identity.get("invokedBy"))
     principal = arn
-    name = _str(identity.get("userName"))
+    name = text(identity.get("userName"))
     if kind == "AssumedRole":
         ctx = identity.get("sessionContext")
         issuer = ctx.get("sessionIssuer") if isinstance(ctx, dict) else None
-        issuer_arn = _str(issuer.get("arn")) if isinstance(issuer, dict) else None
+        issuer_arn = text(issuer.get("arn")) if isinstance(issuer, dict) else None
         if issuer_arn:
             principal = issuer_arn
             name = arn.rsplit("/", 1)[-1] if arn else name
     if kind is None and (invoked_by or rec.get("eventType") == "AwsServiceEvent"):
         kind = "AWSService"
     if principal is None:
-        principal = invoked_by or _str(identity.get("principalId"))
+        principal = invoked_by or text(identity.get("principalId"))
     return Actor(
         principal=principal,
         principal_type=kind,
         name=name,
-        account=_str(identity.get("accountId")),
+        account=text(identity.get("accountId")),
         invoked_by=invoked_by,
     )
 

@@ -18,10 +18,9 @@ like ``2025-12-15 15:40:47.284488263``). Facts used (cloud.google.com/kms/docs/l
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord, json_safe
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, text
 from ingest.parsers.gcp_ops import GCP_KMS_OPS, GRPC_CODES
 from ingest.schema import (
     Actor,
@@ -38,10 +37,6 @@ from ingest.schema import (
 SOURCE = "gcp.audit"
 KMS_SERVICE = "cloudkms.googleapis.com"
 _AUDIT_LOG_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
-
-
-def _s(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -61,8 +56,8 @@ def parse(record: RawRecord) -> KeyEvent | None:
     kind = payload.get("@type", payload.get("at_sign_type"))
     if kind is not None and kind != _AUDIT_LOG_TYPE:
         raise ParseError(SOURCE, record.origin, f"protoPayload is {str(kind)[:80]!r}, not an AuditLog")
-    service = _s(payload.get("serviceName"))
-    method = _s(payload.get("methodName"))
+    service = text(payload.get("serviceName"))
+    method = text(payload.get("methodName"))
     if service is None or method is None:
         raise ParseError(SOURCE, record.origin, "AuditLog without serviceName/methodName")
     short = method.rsplit(".", 1)[-1]
@@ -90,9 +85,9 @@ def parse(record: RawRecord) -> KeyEvent | None:
             except KeyRefError:
                 continue
     labels = _d(_d(entry.get("resource")).get("labels"))
-    caller_project = _s(labels.get("project_id"))
+    caller_project = text(labels.get("project_id"))
     key_project = key.uri.split("/")[1] if key else None
-    location = key.uri.split("/")[3] if key else _s(labels.get("location"))
+    location = key.uri.split("/")[3] if key else text(labels.get("location"))
     if caller_project and key_project and caller_project != key_project:
         details["resource_project"] = caller_project
 
@@ -121,7 +116,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
     ]
     if permissions:
         details["permissions"] = permissions
-    log_name = _s(entry.get("logName"))
+    log_name = text(entry.get("logName"))
     if log_name:
         details["log"] = log_name.rsplit("%2F", 1)[-1].rsplit("/", 1)[-1]
 
@@ -129,14 +124,14 @@ def parse(record: RawRecord) -> KeyEvent | None:
     code = status.get("code")
     failed = isinstance(code, int) and not isinstance(code, bool) and code != 0
     auth = _d(payload.get("authenticationInfo"))
-    email = _s(auth.get("principalEmail"))
+    email = text(auth.get("principalEmail"))
     delegation = auth.get("serviceAccountDelegationInfo")
     invoked_by = None
     if isinstance(delegation, list) and delegation:
         first = _d(_d(delegation[0]).get("firstPartyPrincipal"))
-        invoked_by = _s(first.get("principalEmail"))
+        invoked_by = text(first.get("principalEmail"))
     meta = _d(payload.get("requestMetadata"))
-    insert_id = _s(entry.get("insertId"))
+    insert_id = text(entry.get("insertId"))
     try:
         uid = event_uid(SOURCE, insert_id, entry)
     except ValueError as exc:
@@ -150,18 +145,18 @@ def parse(record: RawRecord) -> KeyEvent | None:
         operation=short,
         success=not failed,
         error_code=GRPC_CODES.get(code, str(code)) if failed else None,
-        error_message=_s(status.get("message")) if failed else None,
+        error_message=text(status.get("message")) if failed else None,
         key=key,
         key_version=version,
         actor=Actor(
-            principal=email or _s(auth.get("principalSubject")),
+            principal=email or text(auth.get("principalSubject")),
             principal_type=_principal_type(email),
             name=email,
             account=_principal_project(email),
             invoked_by=invoked_by,
         ),
-        src_ip=_ip(meta.get("callerIp")),
-        user_agent=_s(meta.get("callerSuppliedUserAgent")),
+        src_ip=ip_or_none(meta.get("callerIp")),
+        user_agent=text(meta.get("callerSuppliedUserAgent")),
         region=location,
         account=key_project or caller_project,
         service=service,
@@ -171,15 +166,6 @@ def parse(record: RawRecord) -> KeyEvent | None:
         raw=record.text,
         origin=record.origin,
     )
-
-
-def _ip(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None  # "private" or "gce-internal-ip" appear for internal callers
 
 
 def _principal_type(email: str | None) -> str | None:

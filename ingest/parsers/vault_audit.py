@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord, json_safe
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe
 from ingest.parsers.vault_ops import KMIP_NAMES, KMIP_OPS, KV_OPS, TRANSIT_PATHS
 from ingest.schema import Actor, KeyEvent, KeyOp, KeyRef, KeyRefError, Provider, TimestampError, event_uid
 from ingest.schema import parse_timestamp as _ts
@@ -89,7 +89,7 @@ def _ip(address: Any) -> str | None:
     if not isinstance(address, str):
         return None
     m = _ADDR_PORT.match(address.strip())
-    return m.group("ip") if m else None
+    return ip_or_none(m.group("ip")) if m else None
 
 
 def _classify(req: dict[str, Any], error: str | None, root: bool) -> tuple[KeyOp, KeyRef | None, dict[str, Any]] | None:

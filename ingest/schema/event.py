@@ -117,7 +117,7 @@ class KeyEvent:
             api["service"] = {"name": self.service}
         if self.request_id:
             api["request"] = {"uid": self.request_id}
-        if not self.success:
+        if not self.success or self.error_code or self.error_message:
             api["response"] = {"error": self.error_code, "error_message": self.error_message}
         out: dict[str, Any] = {
             "class_uid": int(cls),
@@ -159,6 +159,9 @@ class KeyEvent:
             out["status_detail"] = self.error_message
         if self.user_agent:
             out["http_request"] = {"user_agent": self.user_agent}
+        if self.key is None and self.key_alias:
+            # an alias that could not be resolved to a key still names what the caller addressed
+            out["unmapped"]["key_alias"] = self.key_alias
         return out
 
     @classmethod
@@ -185,6 +188,7 @@ class KeyEvent:
             related = tuple(KeyRef(provider, r["uid"]) for r in resources[1:])
         else:
             related = tuple(KeyRef(provider, r["uid"]) for r in resources)
+            alias = (doc.get("unmapped") or {}).get("key_alias")
         user = doc.get("actor", {}).get("user", {})
         api = doc.get("api", {})
         response = api.get("response") or {}

@@ -53,6 +53,8 @@ class KeyOp(StrEnum):
     AUDIT_CONFIG = "audit_config"  # an audit device/sink enabled, disabled or changed
     TOKEN_CREATE = "token_create"  # noqa: S105
     LOGIN = "login"
+    USER_CHANGE = "user_change"  # HSM users / custodians created, deleted, re-credentialed
+    AUDIT_GAP = "audit_gap"  # the audit trail itself is missing records (sequence gap)
     # reads
     DESCRIBE = "describe"
     LIST = "list"
@@ -115,6 +117,7 @@ _LIFECYCLE: dict[KeyOp, EntityActivity] = {
     KeyOp.DESTROY: EntityActivity.DELETE,
     KeyOp.AUDIT_CONFIG: EntityActivity.UPDATE,
     KeyOp.TOKEN_CREATE: EntityActivity.CREATE,
+    KeyOp.USER_CHANGE: EntityActivity.UPDATE,
 }
 
 _API: dict[KeyOp, ApiActivity] = {

@@ -116,6 +116,21 @@ class KeyRef:
         return cls(Provider.HSM, "pkcs11:" + ";".join(attrs))
 
     @classmethod
+    def hsm_handle(cls, token: str, handle: int) -> KeyRef:
+        """An HSM object known only by its handle (CloudHSM audit logs): RFC 7512 allows vendor
+        attributes, so ``pkcs11:token=<hsm>;x-handle=<n>``. Inventory maps handles to labels."""
+        if handle < 0:
+            raise KeyRefError("an HSM handle must be non-negative")
+        return cls.hsm_object(token, "x-handle", str(handle))
+
+    @classmethod
+    def hsm_object(cls, token: str, attribute: str, value: str) -> KeyRef:
+        """An HSM object named by a vendor attribute (``x-handle``, Luna's ``x-ouid``)."""
+        if not token or not value or not attribute.startswith("x-"):
+            raise KeyRefError("an HSM vendor reference needs a token, an x- attribute and a value")
+        return cls(Provider.HSM, f"pkcs11:token={quote(token, safe='')};{attribute}={quote(value, safe='')}")
+
+    @classmethod
     def from_native(cls, provider: Provider | str, native_id: str, **hints: str) -> KeyRef:
         """Canonicalise the identifier an inventory or a request uses for a key.
 

@@ -41,7 +41,7 @@ def test_a_bad_json_line_costs_one_line_only() -> None:
 def test_truncated_container_returns_the_tail_as_an_error_frame() -> None:
     got = list(frame_records('{"Records":[{"a":1},{"b":2},{"c":'))
     assert [f.text for f in got[:2]] == ['{"a":1}', '{"b":2}']
-    assert got[2].error and got[2].text == '{"c":'
+    assert got[2].error and got[2].text == ',{"c":'  # every byte after the last good record
 
 
 def test_not_json_at_all_is_one_error_frame_holding_everything() -> None:

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from kmo.cli import build_parser
+from kmo.cli import build_parser, parse_args
 from streams.broker.embedded import KAFKA_VERSION
 from tests.conftest import REPO
 
@@ -74,7 +74,7 @@ def test_compose_runs_only_kmo_commands_that_exist() -> None:
     for name, service in kmo_services.items():
         argv = [a.replace("${KMO_CLOUDTRAIL_S3:-", "").rstrip("}") for a in service["command"]]
         assert argv[0] in commands, f"{name} runs `kmo {argv[0]}`, which does not exist"
-        parser.parse_args(argv)  # raises SystemExit on an unknown flag
+        parse_args(argv)  # raises SystemExit on an unknown flag
         assert service["environment"]["KMO_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert doc["services"]["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
 
