@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
 from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
 from analytics.query import sink_socket
 from analytics.query_server import QueryServer
-from analytics.warehouse import events_to_arrow, insert_events, open_warehouse
+from analytics.warehouse import events_to_arrow, insert_events, insert_heartbeats, open_warehouse
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.schema import DecodeError, KeyEvent, decode
 from kmo.faults import crash_point
@@ -72,7 +73,7 @@ class WarehouseSink:
         self.consumer = make_consumer(
             bootstrap, group_id, session_timeout_ms=settings.session_timeout_ms, max_poll_records=batch_max
         )
-        self.consumer.subscribe([self.topics.events.name])
+        self.consumer.subscribe([self.topics.events.name, self.topics.coverage.name])
         self.producer = make_producer(bootstrap)
         self.dead_letters = DeadLetterWriter(self.producer, self.topics.dlq.name, settings.home / "quarantine")
         self.stats = SinkStats()
@@ -124,8 +125,20 @@ class WarehouseSink:
     def _process(self, records: list) -> None:
         events: list[KeyEvent] = []
         positions: list[tuple[int, int]] = []
+        heartbeats: list[dict] = []
         pending = []
         for rec in records:
+            if rec.topic == self.topics.coverage.name:
+                try:
+                    doc = orjson.loads(rec.value)
+                    if not isinstance(doc, dict) or "uid" not in doc or "source" not in doc:
+                        raise ValueError("not a kmo heartbeat")
+                    heartbeats.append(doc)
+                except ValueError as exc:
+                    origin = f"kafka://{rec.topic}/{rec.partition}@{rec.offset}"
+                    letter = DeadLetter(rec.value or b"", "sink", rec.topic, origin, f"bad heartbeat: {exc}")
+                    pending.append(self.dead_letters.send(letter))
+                continue
             try:
                 events.append(decode(rec.value))
                 positions.append((rec.partition, rec.offset))
@@ -140,11 +153,12 @@ class WarehouseSink:
                 raise RuntimeError(f"could not dead-letter {len(failed)} record(s): {failed[0].exception}")
             self.stats.dead_lettered += len(pending)
         inserted = 0
-        if events:
-            table = events_to_arrow(events, positions)
+        if events or heartbeats:
             self.con.execute("BEGIN TRANSACTION")
             try:
-                inserted = insert_events(self.con, table)
+                if events:
+                    inserted = insert_events(self.con, events_to_arrow(events, positions))
+                insert_heartbeats(self.con, heartbeats)
                 crash_point("sink.before_db_commit")
                 self.con.execute("COMMIT")
             except BaseException:

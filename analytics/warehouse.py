@@ -220,3 +220,45 @@ def insert_events(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
     finally:
         con.unregister("incoming")
     return int(row[0]) if row else 0
+
+
+_COVERAGE_COLUMNS = (
+    "uid, time, source, collector, status, inputs, records, events, skipped, dead_lettered, "
+    "last_event_time, lag_seconds, detail"
+)
+
+
+def insert_heartbeats(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
+    """Insert collector heartbeats inside the caller's transaction; replays are ignored."""
+    if not docs:
+        return 0
+    table = pa.Table.from_pylist(
+        [
+            {
+                "uid": d["uid"],
+                "time": d["time"],
+                "source": d["source"],
+                "collector": d["collector"],
+                "status": d["status"],
+                "inputs": d.get("inputs"),
+                "records": d.get("records"),
+                "events": d.get("events"),
+                "skipped": d.get("skipped"),
+                "dead_lettered": d.get("dead_lettered"),
+                "last_event_time": d.get("last_event_time"),
+                "lag_seconds": d.get("lag_seconds"),
+                "detail": orjson.dumps({"locations": d.get("locations"), "unreadable": d.get("unreadable")}).decode(),
+            }
+            for d in docs
+        ]
+    )
+    con.register("incoming_heartbeats", table)
+    try:
+        row = con.execute(
+            f"INSERT INTO coverage ({_COVERAGE_COLUMNS}) SELECT uid, CAST(time AS TIMESTAMPTZ), source, collector,"  # noqa: S608
+            " status, inputs, records, events, skipped, dead_lettered, CAST(last_event_time AS TIMESTAMPTZ),"
+            " lag_seconds, detail FROM incoming_heartbeats ON CONFLICT DO NOTHING"
+        ).fetchone()
+    finally:
+        con.unregister("incoming_heartbeats")
+    return int(row[0]) if row else 0

@@ -11,6 +11,7 @@ from typing import Any
 from ingest.checkpoints import CheckpointStore
 from ingest.collectors.inputs import Input, local_inputs, s3_inputs
 from ingest.deadletter import DeadLetterWriter
+from ingest.heartbeat import encode_heartbeat, heartbeat
 from ingest.parsers import PAIRING, PARSERS, SEQUENCED, framer_for
 from ingest.runner import Collector, RunSummary
 from kmo.kafka import ensure_all_topics, make_producer, resolve_bootstrap
@@ -98,7 +99,11 @@ def collect(
                 framer=framer_for(source),
                 sequenced=SEQUENCED.get(source),
             )
-            return collector.run(inputs if inputs is not None else _inputs(locations, s3_client))
+            summary = collector.run(inputs if inputs is not None else _inputs(locations, s3_client))
+        names = list(locations) or [i.name for i in inputs or []]
+        beat = heartbeat(summary, names)
+        producer.send(topics.coverage.name, key=source.encode(), value=encode_heartbeat(beat)).get(timeout=30)
+        return summary
     finally:
         producer.close()
         checkpoints.close()

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
@@ -49,6 +50,7 @@ class RunSummary:
     skipped: int = 0
     dead_lettered: int = 0
     derived_events: int = 0  # events about the log itself (sequence gaps), not from one record
+    last_event_time: datetime | None = None  # newest event time seen: with "now", the source's lag
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -66,6 +68,7 @@ class RunSummary:
             "skipped": self.skipped,
             "dead_lettered": self.dead_lettered,
             "derived_events": self.derived_events,
+            "last_event_time": self.last_event_time.isoformat() if self.last_event_time else None,
             "unreadable": [{"input": n, "reason": r} for n, r in self.unreadable],
             "seconds": round(self.seconds, 3),
         }
@@ -244,6 +247,8 @@ class Collector:
             )
         )
         summary.events += 1
+        if summary.last_event_time is None or event.time > summary.last_event_time:
+            summary.last_event_time = event.time
         return True
 
     def _pair(self, frame: Frame, open_requests: dict[str, Frame]) -> None:

@@ -29,6 +29,7 @@ class Topics:
     dlq: Topic  # records that could not be parsed or decoded: raw bytes + reason headers
     findings: Topic  # detection findings (OCSF 2004), later issues
     actions: Topic  # what the orchestrator did (OCSF 3004), later issues
+    coverage: Topic  # collector heartbeats: what was read, lag, last event time
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Topics:
@@ -40,7 +41,8 @@ class Topics:
             dlq=Topic(f"{p}kmo.dlq.v1", 1, keep),
             findings=Topic(f"{p}kmo.findings.v1", settings.events_partitions),
             actions=Topic(f"{p}kmo.actions.v1", 1, keep),
+            coverage=Topic(f"{p}kmo.coverage.v1", 1),
         )
 
     def all(self) -> tuple[Topic, ...]:
-        return (self.events, self.dlq, self.findings, self.actions)
+        return (self.events, self.dlq, self.findings, self.actions, self.coverage)

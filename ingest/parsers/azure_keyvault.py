@@ -89,9 +89,16 @@ def parse(record: RawRecord) -> KeyEvent | None:
     details: dict[str, Any] = {}
     if "/" in operation:  # Activity Log: an RBAC action
         lowered = operation.lower()
-        if not lowered.startswith("microsoft.keyvault/"):
+        resource = str(_get(rec, "resourceId") or "").lower()
+        if lowered.startswith("microsoft.insights/diagnosticsettings/") and "/microsoft.keyvault/" in resource:
+            # Key Vault's AuditEvent logs go wherever its diagnostic settings send them: removing one
+            # can silence the vault's audit trail.
+            op = KeyOp.AUDIT_CONFIG
+            details["diagnostic_setting_action"] = lowered.rsplit("/", 1)[-1]
+        elif lowered.startswith("microsoft.keyvault/"):
+            op = ACTIVITY_OPS.get(lowered.removeprefix("microsoft.keyvault/"), KeyOp.OTHER)
+        else:
             return None
-        op = ACTIVITY_OPS.get(lowered.removeprefix("microsoft.keyvault/"), KeyOp.OTHER)
         details["log"] = "activity"
     else:
         op = AUDIT_EVENT_OPS.get(operation, KeyOp.OTHER)

@@ -35,6 +35,8 @@ from ingest.schema import (
 
 SOURCE = "aws.cloudtrail"
 KMS_SOURCE = "kms.amazonaws.com"
+TRAIL_SOURCE = "cloudtrail.amazonaws.com"
+_TRAIL_COVERAGE = frozenset({"StopLogging", "StartLogging", "DeleteTrail", "PutEventSelectors"})
 # requestParameters facts rules need, by their CloudTrail names. Never plaintext, never ciphertext:
 # KMS does not log either, and kmo would not copy them if it did.
 _DETAIL_PARAMS = {
@@ -76,6 +78,8 @@ def parse(record: RawRecord) -> KeyEvent | None:
     name = rec.get("eventName")
     if not isinstance(event_source, str) or not isinstance(name, str):
         raise ParseError(SOURCE, record.origin, "missing eventSource/eventName: not a CloudTrail record")
+    if event_source == TRAIL_SOURCE and name in _TRAIL_COVERAGE:
+        return _trail_coverage(rec, name, record)
     if event_source != KMS_SOURCE:
         return None
     try:
@@ -218,3 +222,67 @@ def _context_keys(params: dict[str, Any]) -> tuple[str, ...]:
         if isinstance(ctx, dict):
             keys.update(k for k in ctx if isinstance(k, str))
     return tuple(sorted(keys))
+
+
+def _kms_usage_logged(params: dict[str, Any]) -> bool | None:
+    """Whether a trail's new event selectors still record KMS usage (Decrypt, Encrypt, Sign ... are
+    read-only management events): None when the request does not say."""
+    basic = params.get("eventSelectors")
+    advanced = params.get("advancedEventSelectors")
+    if isinstance(basic, list):
+        for sel in basic:
+            if not isinstance(sel, dict) or sel.get("includeManagementEvents") is False:
+                continue
+            excluded = sel.get("excludeManagementEventSources") or []
+            if sel.get("readWriteType", "All") in ("All", "ReadOnly") and KMS_SOURCE not in excluded:
+                return True
+        return False
+    if isinstance(advanced, list):
+        for sel in advanced:
+            fields = sel.get("fieldSelectors") if isinstance(sel, dict) else None
+            if not isinstance(fields, list):
+                continue
+            conds = {f.get("field"): f for f in fields if isinstance(f, dict)}
+            category = conds.get("eventCategory", {}).get("equals", ["Management"])
+            source = conds.get("eventSource", {})
+            read_only = conds.get("readOnly", {}).get("equals", ["true", "false"])
+            if "Management" in category and KMS_SOURCE not in (source.get("notEquals") or []) and "true" in read_only:
+                return True
+        return False
+    return None
+
+
+def _trail_coverage(rec: dict[str, Any], name: str, record: RawRecord) -> KeyEvent:
+    """A change to what CloudTrail records: kmo's evidence for "silent" versus "not logged"."""
+    params = rec.get("requestParameters") if isinstance(rec.get("requestParameters"), dict) else {}
+    logged = _kms_usage_logged(params) if name == "PutEventSelectors" else name == "StartLogging"
+    trail = params.get("name", params.get("trailName"))
+    error_code = text(rec.get("errorCode"))
+    identity = rec.get("userIdentity") if isinstance(rec.get("userIdentity"), dict) else {}
+    try:
+        time = parse_timestamp(rec.get("eventTime"))
+        uid = event_uid(SOURCE, text(rec.get("eventID")), rec)
+    except (TimestampError, ValueError) as exc:
+        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    return KeyEvent(
+        uid=uid,
+        time=time,
+        source=SOURCE,
+        provider=Provider.AWS_KMS,
+        op=KeyOp.AUDIT_CONFIG,
+        operation=name,
+        success=error_code is None,
+        error_code=error_code,
+        error_message=text(rec.get("errorMessage")),
+        actor=_actor(identity, rec),
+        src_ip=ip_or_none(rec.get("sourceIPAddress")),
+        user_agent=text(rec.get("userAgent")),
+        region=text(rec.get("awsRegion")),
+        account=text(rec.get("recipientAccountId")) or text(identity.get("accountId")),
+        service=TRAIL_SOURCE,
+        provider_event_id=text(rec.get("eventID")),
+        request_id=text(rec.get("requestID")),
+        details={"trail": json_safe(trail), "kms_usage_logged": logged},
+        raw=record.text,
+        origin=record.origin,
+    )
