@@ -120,7 +120,7 @@ class Collector:
             for inp in _guarded(inputs, summary):
                 summary.inputs += 1
                 self._one_input(inp, summary)
-            self._commit()
+            self.commit()
         finally:
             summary.seconds += time.monotonic() - start
         return summary
@@ -148,12 +148,12 @@ class Collector:
                 self._pair(frame, open_requests)  # also for frames an earlier run already produced
             if frame.index < next_index:
                 continue  # produced by an earlier run that crashed before finishing this input
-            ok = self._route(frame, inp.name, decoded.problem, summary)
+            ok = self.route(frame, inp.name, decoded.problem, summary)
             good += ok
             bad += not ok
             if len(self._pending) >= self.batch_records:
                 self._reached[inp.id] = (inp, frame.index + 1, False)
-                self._commit()
+                self.commit()
         if decoded.tail:
             index = last_index + 1
             if index >= next_index:
@@ -169,15 +169,15 @@ class Collector:
                 summary.dead_lettered += 1
                 bad += 1
         for frame in open_requests.values():
-            self._unanswered(frame, inp.name, counted=frame.index >= next_index, summary=summary)
+            self.unanswered(frame, inp.name, counted=frame.index >= next_index, summary=summary)
         self._reached[inp.id] = (inp, max(last_index + 1, next_index), True)
         if len(self._pending) >= self.batch_records:
-            self._commit()
+            self.commit()
         if bad and not good and next_index == 0:
             reason = decoded.problem or f"no {self.source} record could be read from it"
             summary.unreadable.append((inp.name, f"{reason} (its bytes are on the dead-letter topic)"))
 
-    def _route(self, frame: Frame, name: str, problem: str | None, summary: RunSummary) -> bool:
+    def route(self, frame: Frame, name: str, problem: str | None, summary: RunSummary) -> bool:
         """Send one frame where it belongs; True if it was usable (an event or skipped)."""
         summary.records += 1
         if self.progress is not None:
@@ -262,7 +262,7 @@ class Collector:
         else:
             open_requests.pop(op_id, None)
 
-    def _unanswered(self, frame: Frame, name: str, *, counted: bool, summary: RunSummary) -> None:
+    def unanswered(self, frame: Frame, name: str, *, counted: bool, summary: RunSummary) -> None:
         """A request whose response never came: its own event (its frame was counted as skipped)."""
         assert self.pairing is not None
         origin = f"{name}#{frame.index}"
@@ -293,7 +293,7 @@ class Collector:
         self._pending.append(self.dead_letters.send(letter))
         summary.dead_lettered += 1
 
-    def _commit(self) -> None:
+    def commit(self) -> None:
         """Flush, verify every send, then (and only then) save the progress those sends cover."""
         self.producer.flush()
         failed = [f for f in self._pending if f.failed()]

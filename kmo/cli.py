@@ -7,6 +7,7 @@ query); 2 the configuration or the command line is wrong.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -42,6 +43,19 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.collect import collect
     from ingest.parsers import CLI_SOURCES as sources
 
+    if args.follow or args.listen:
+        if args.source != "vault":
+            print("kmo: --follow and --listen are for `kmo ingest vault`", file=sys.stderr)
+            return 2
+        from ingest.collect import follow
+
+        listen = None
+        if args.listen:
+            host, _, port = args.listen.rpartition(":")
+            listen = (host or "127.0.0.1", int(port))
+        summary = follow(settings, sources[args.source], args.follow or "", _stop_on_signal(), listen=listen)
+        print(json.dumps(summary.as_dict()), file=sys.stderr)
+        return 0
     if args.project and args.source != "gcp":
         print("kmo: --project is for `kmo ingest gcp` (the live Logging API)", file=sys.stderr)
         return 2
@@ -149,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", choices=sorted(CLI_SOURCES))
     p.add_argument("paths", nargs="*", metavar="PATH_OR_S3_URI", help="files, directories or s3://bucket/prefix")
     p.add_argument("--project", help="gcp: read this project's audit logs live through the Logging API")
+    p.add_argument("--follow", metavar="PATH", help="vault: tail a file audit device's log (rotation-aware)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="vault: receive a socket audit device (TCP)")
     p.add_argument("--since", help="gcp --project: first run starts here (RFC 3339; default 30 days ago)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -3,9 +3,13 @@ transit operations performed with hvac become exactly the events asserted here."
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +17,7 @@ from pathlib import Path
 import hvac
 import pytest
 
-from ingest.collect import collect
+from ingest.collect import collect, follow
 from ingest.schema import KeyOp, decode
 from kmo.settings import Settings
 from kmo.topics import Topics
@@ -23,15 +27,20 @@ pytestmark = pytest.mark.integration
 PLAINTEXT = "a21vLWxpdmUtdGVzdC1wbGFpbnRleHQ="  # base64 of a marker that must never reach an event
 
 
-@pytest.fixture
-def openbao(tmp_path: Path) -> Iterator[tuple[hvac.Client, Path, str]]:
-    bao = shutil.which("bao") or str(Path(__import__("sys").executable).parent / "bao")
-    audit = tmp_path / "audit.log"
-    config = tmp_path / "audit.hcl"
-    config.write_text(f'audit "file" "to-file" {{ options {{ file_path = "{audit}" }} }}\n')
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def run_openbao(tmp_path: Path, extra_hcl: str = "") -> Iterator[tuple[hvac.Client, Path, str, subprocess.Popen]]:
+    """A real OpenBao dev server with a file audit device (and whatever ``extra_hcl`` declares)."""
+    bao = shutil.which("bao") or str(Path(sys.executable).parent / "bao")
+    audit = tmp_path / "audit.log"
+    config = tmp_path / "audit.hcl"
+    config.write_text(f'audit "file" "to-file" {{ options {{ file_path = "{audit}" }} }}\n{extra_hcl}')
+    port = free_port()
     proc = subprocess.Popen(
         [
             bao,
@@ -52,10 +61,16 @@ def openbao(tmp_path: Path) -> Iterator[tuple[hvac.Client, Path, str]]:
                     break
             except Exception:
                 time.sleep(0.1)
-        yield client, audit, f"127.0.0.1:{port}"
+        yield client, audit, f"127.0.0.1:{port}", proc
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture
+def openbao(tmp_path: Path) -> Iterator[tuple[hvac.Client, Path, str]]:
+    with run_openbao(tmp_path) as (client, audit, addr, _):
+        yield client, audit, addr
 
 
 def test_transit_operations_become_exact_events(settings: Settings, openbao) -> None:
@@ -114,3 +129,74 @@ def test_transit_operations_become_exact_events(settings: Settings, openbao) -> 
     blob = b"".join(r.value for r in records)
     for secret in (PLAINTEXT, ct1, ct2, ct1.split(":")[-1], limited):
         assert secret.encode() not in blob
+
+
+def test_socket_device_and_followed_file_device_agree(settings: Settings, tmp_path: Path) -> None:
+    """kmo receives OpenBao's socket audit device while tailing its file device, which is rotated
+    mid-run; both paths yield the same events with the same uids (one request = one uid, whatever
+    device logged it), so the warehouse keeps each once."""
+    listen_port = free_port()
+    stop = threading.Event()
+    results: dict[str, object] = {}
+
+    def run(name: str, path: str, listen: tuple[str, int] | None) -> None:
+        results[name] = follow(
+            settings,
+            "vault.audit",
+            path,
+            stop,
+            listen=listen,
+            poll_seconds=0.2,
+            unanswered_after=3600,
+            heartbeat_seconds=0.5,
+        )
+
+    listener = threading.Thread(target=run, args=("socket", "", ("127.0.0.1", listen_port)))
+    listener.start()
+    time.sleep(1.0)  # the listener must accept before OpenBao starts: Vault refuses to start otherwise
+    socket_hcl = (
+        f'audit "socket" "to-kmo" {{ options {{ address = "127.0.0.1:{listen_port}" socket_type = "tcp" }} }}\n'
+    )
+    with run_openbao(tmp_path, socket_hcl) as (client, audit, _addr, proc):
+        tailer = threading.Thread(target=run, args=("file", str(audit), None))
+        tailer.start()
+        client.sys.enable_secrets_engine("transit")
+        t = client.secrets.transit
+        t.create_key("orders")
+        for _ in range(5):
+            t.encrypt_data("orders", plaintext=PLAINTEXT)
+        time.sleep(1.0)
+        audit.rename(f"{audit}.1")  # rotate, then tell OpenBao to reopen its file device
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        t.rotate_key("orders")
+        for _ in range(3):
+            t.encrypt_data("orders", plaintext=PLAINTEXT)
+        deadline = time.monotonic() + 30
+        topic = Topics.for_settings(settings).events.name
+        while time.monotonic() < deadline:
+            events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, topic)]
+            encrypts = [e for e in events if e.op is KeyOp.ENCRYPT]
+            if len(encrypts) >= 16:
+                break
+            time.sleep(0.5)
+        stop.set()
+        tailer.join(timeout=30)
+    listener.join(timeout=30)
+
+    events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)]
+    transit = [e for e in events if e.service == "transit"]
+    by_uid: dict[str, list] = {}
+    for e in transit:
+        by_uid.setdefault(e.uid, []).append(e)
+    # 1 create + 5 encrypt + 1 rotate + 3 encrypt = 10 requests, each delivered by both devices
+    assert len(by_uid) == 10
+    # two copies of every request, including those written before the rotation and those after it,
+    # prove the tailer drained the renamed file and then followed the new one
+    assert all(len(copies) == 2 for copies in by_uid.values()), "each request arrives once per device"
+    versions = sorted((e.key_version for e in transit if e.op is KeyOp.ENCRYPT), key=int)
+    assert versions == ["1"] * 10 + ["2"] * 6
+    spool = settings.home / "spool" / f"vault-{listen_port}.log"
+    assert spool.stat().st_mode & 0o777 == 0o600
+    health = [r for r in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).coverage.name)]
+    assert health, "the followers publish heartbeats"
