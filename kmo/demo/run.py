@@ -21,6 +21,7 @@ from analytics.sink import WarehouseSink
 from ingest.collect import collect
 from kmo.demo.cloudtrail_files import render_files, write_files
 from kmo.demo.estate import Estate
+from kmo.demo.other_sources import generate_all
 from kmo.settings import ConfigError, Settings
 from streams.broker.embedded import EmbeddedKafka
 
@@ -82,12 +83,16 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
     records = estate.generate()
     files = render_files(records)
     size = write_files(out / "cloudtrail", files)
+    others = generate_all(estate)
+    for other in others:
+        size += write_files(out / other.directory, other.files)
     (out / "inventory.json").write_text(json.dumps(estate.inventory(), indent=2))
     (out / "incidents.json").write_text(json.dumps([i.as_dict() for i in estate.incidents], indent=2))
     _say(
-        f"      {len(estate.keys)} keys in {len({k.account for k in estate.keys})} accounts, "
-        f"{len(records)} CloudTrail records in {len(files)} files ({size / 1e6:.1f} MB gzip), "
-        f"{len(estate.incidents)} seeded incidents -> {out}"
+        f"      AWS: {len(estate.keys)} keys in {len({k.account for k in estate.keys})} accounts, "
+        f"{len(records)} CloudTrail records in {len(files)} files; "
+        + ", ".join(f"{o.source}: {o.records} records" for o in others)
+        + f"; {size / 1e6:.1f} MB on disk, {len(estate.incidents)} seeded incidents -> {out}"
     )
 
     broker = None
@@ -100,13 +105,14 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
         bootstrap = broker.start()
         _say(f"      ready at {bootstrap} in {time.monotonic() - t:.1f}s")
     try:
-        _say("[3/5] kmo ingest cloudtrail")
-        summary = collect(settings, "aws.cloudtrail", [str(out / "cloudtrail")])
-        _say(
-            f"      {summary.inputs} files, {summary.records} records -> {summary.events} events, "
-            f"{summary.skipped} skipped, {summary.dead_lettered} dead-lettered in {summary.seconds:.1f}s "
-            f"({summary.records / max(summary.seconds, 1e-9):,.0f} records/s)"
-        )
+        _say("[3/5] kmo ingest: every source")
+        for source, directory in [("aws.cloudtrail", "cloudtrail"), *((o.source, o.directory) for o in others)]:
+            summary = collect(settings, source, [str(out / directory)])
+            _say(
+                f"      {source:<15} {summary.inputs:>5} files, {summary.records:>6} records -> {summary.events:>6} "
+                f"events (+{summary.derived_events} derived), {summary.skipped} skipped, "
+                f"{summary.dead_lettered} dead-lettered in {summary.seconds:.1f}s"
+            )
         _say("[4/5] kmo sink (until caught up)")
         sink = WarehouseSink(settings)
         try:
@@ -129,16 +135,19 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
     )
     print(render(landed, "table"))
     print()
-    print(
-        render(
-            run_query(settings, "SELECT op, count(*) AS events FROM events GROUP BY op ORDER BY events DESC"),
-            "table",
-        )
+    by_source = (
+        "SELECT source, count(*) AS events, count(DISTINCT key_uri) AS keys, "
+        "count(*) FILTER (WHERE NOT success) AS failures, count(DISTINCT op) AS operations "
+        "FROM events GROUP BY source ORDER BY events DESC"
     )
+    print(render(run_query(settings, by_source), "table"))
+    print()
+    health = "SELECT source, last_status, last_event_time, events_reported FROM source_health ORDER BY source"
+    print(render(run_query(settings, health), "table"))
     print()
     print(f"Seeded incidents (ground truth in {out / 'incidents.json'}; detection arrives with issue 4):")
     for inc in estate.incidents:
-        print(f"  {inc.id} {inc.kind:<30} {len(inc.event_uids):>4} events  {inc.description}")
+        print(f"  {inc.id} {inc.kind:<36} {len(inc.event_uids):>4} events  {inc.description}")
     print()
     print("Try these (the warehouse stays in place):")
     for title, sql in EXAMPLE_QUERIES:

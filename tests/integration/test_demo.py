@@ -22,10 +22,10 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
         [*KMO, "demo", "--days", "2"], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "8 seeded incidents" in run.stderr and "INC-01 decrypt_burst_new_principal" in run.stdout
+    assert "14 seeded incidents" in run.stderr and "INC-01 decrypt_burst_new_principal" in run.stdout
     incidents = json.loads((tmp_path / ".kmo/demo/incidents.json").read_text())
     inventory = json.loads((tmp_path / ".kmo/demo/inventory.json").read_text())
-    assert len(incidents) == 8 and len(inventory) == 42
+    assert len(incidents) == 14 and len(inventory) == 42
     assert {k["keyType"] for k in inventory} == {"master", "data", "signing", "tls", "api", "session"}
 
     q = subprocess.run(
