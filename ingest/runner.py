@@ -213,8 +213,11 @@ class Collector:
         if last is None or number == last + 1:
             return
         gap = self.sequenced.gap_event(event, last + 1, number)
-        value = encode(gap)
-        key = gap.partition_key
+        self._send(gap.partition_key, encode(gap))
+        summary.derived_events += 1
+
+    def _send(self, key: bytes, value: bytes) -> None:
+        """Queue one event message; :meth:`commit` later flushes and checks it."""
         self._pending.append(
             self.producer.send(
                 self.events_topic,
@@ -224,7 +227,6 @@ class Collector:
                 headers=[("kmo-source", self.source.encode())],
             )
         )
-        summary.derived_events += 1
 
     def _send_event(self, event: KeyEvent, frame: Frame, origin: str, summary: RunSummary) -> bool:
         """Encode and send one event (or dead-letter its record); True if it was sent."""
@@ -236,16 +238,7 @@ class Collector:
         if len(value) > MAX_EVENT_BYTES:
             self._dead_letter(frame.raw, origin, f"record too large for an event ({len(value)} bytes)", summary)
             return False
-        key = event.partition_key
-        self._pending.append(
-            self.producer.send(
-                self.events_topic,
-                key=key,
-                value=value,
-                partition=self._partition_for(key),
-                headers=[("kmo-source", self.source.encode())],
-            )
-        )
+        self._send(event.partition_key, value)
         summary.events += 1
         if summary.last_event_time is None or event.time > summary.last_event_time:
             summary.last_event_time = event.time

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from ingest.parsers.azure_ops import ACTIVITY_OPS, AUDIT_EVENT_OPS
-from ingest.parsers.base import ParseError, RawRecord, ip_or_none, text
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, record_uid, text
 from ingest.schema import (
     Actor,
     KeyEvent,
@@ -32,7 +32,6 @@ from ingest.schema import (
     KeyRefError,
     Provider,
     TimestampError,
-    event_uid,
     parse_timestamp,
 )
 
@@ -146,10 +145,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
     oid = text(claims.get(_OID)) or text(claims.get("oid"))
     appid = text(claims.get("appid"))
     principal = upn or oid or appid or text(rec.get("caller"))
-    try:
-        uid = event_uid(SOURCE, None, rec)
-    except ValueError as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    uid = record_uid(SOURCE, record, None, rec)
     return KeyEvent(
         uid=uid,
         time=time,

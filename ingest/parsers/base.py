@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ingest.schema import KeyEvent
+from ingest.schema import KeyEvent, event_uid
 
 
 @dataclass(slots=True, frozen=True)
@@ -119,3 +119,14 @@ def ip_or_none(value: Any) -> str | None:
     """A canonical IP address, or None: caller-address fields also hold service names
     ("kms.amazonaws.com", "AWS Internal", "private"). Cached: addresses repeat constantly."""
     return _ip_cached(value) if isinstance(value, str) and len(value) <= 64 else None
+
+
+def record_uid(
+    source: str, record: RawRecord, provider_event_id: str | None, content: Any, *, identity: Any = None
+) -> str:
+    """:func:`ingest.schema.event_uid`, with a record that cannot be canonicalised refused as a
+    ParseError (so it is dead-lettered with the reason instead of crashing the collector)."""
+    try:
+        return event_uid(source, provider_event_id, content, identity=identity)
+    except ValueError as exc:
+        raise ParseError(source, record.origin, str(exc)) from None

@@ -25,7 +25,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord
+from ingest.parsers.base import ParseError, RawRecord, record_uid
 from ingest.schema import Actor, KeyEvent, KeyOp, KeyRef, Provider, event_uid
 
 SOURCE = "aws.cloudhsm"
@@ -133,10 +133,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
         # whom this record does not name.
         details["target_user"] = user
         actor = None
-    try:
-        uid = event_uid(SOURCE, f"{token}/{reboot}/{seq}" if seq is not None else None, text)
-    except ValueError as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    uid = record_uid(SOURCE, record, f"{token}/{reboot}/{seq}" if seq is not None else None, text)
     return KeyEvent(
         uid=uid,
         time=time,

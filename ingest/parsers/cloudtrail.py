@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, text
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, record_uid, text
 from ingest.parsers.cloudtrail_ops import CLOUDTRAIL_KMS_OPS
 from ingest.schema import (
     Actor,
@@ -29,7 +29,6 @@ from ingest.schema import (
     KeyRefError,
     Provider,
     TimestampError,
-    event_uid,
     parse_timestamp,
 )
 
@@ -113,10 +112,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
     if source_ip and ip is None:
         details["source_host"] = source_ip  # a service name such as kms.amazonaws.com
 
-    try:
-        uid = event_uid(SOURCE, provider_id, rec)
-    except ValueError as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    uid = record_uid(SOURCE, record, provider_id, rec)
     return KeyEvent(
         uid=uid,
         time=time,
@@ -261,9 +257,9 @@ def _trail_coverage(rec: dict[str, Any], name: str, record: RawRecord) -> KeyEve
     identity = rec.get("userIdentity") if isinstance(rec.get("userIdentity"), dict) else {}
     try:
         time = parse_timestamp(rec.get("eventTime"))
-        uid = event_uid(SOURCE, text(rec.get("eventID")), rec)
-    except (TimestampError, ValueError) as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    except TimestampError as exc:
+        raise ParseError(SOURCE, record.origin, f"eventTime: {exc}") from None
+    uid = record_uid(SOURCE, record, text(rec.get("eventID")), rec)
     return KeyEvent(
         uid=uid,
         time=time,

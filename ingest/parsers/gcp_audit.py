@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, text
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, record_uid, text
 from ingest.parsers.gcp_ops import GCP_KMS_OPS, GRPC_CODES
 from ingest.schema import (
     Actor,
@@ -30,7 +30,6 @@ from ingest.schema import (
     KeyRefError,
     Provider,
     TimestampError,
-    event_uid,
     parse_timestamp,
 )
 
@@ -132,10 +131,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
         invoked_by = text(first.get("principalEmail"))
     meta = _d(payload.get("requestMetadata"))
     insert_id = text(entry.get("insertId"))
-    try:
-        uid = event_uid(SOURCE, insert_id, entry)
-    except ValueError as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    uid = record_uid(SOURCE, record, insert_id, entry)
     return KeyEvent(
         uid=uid,
         time=time,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, record_uid
 from ingest.schema import (
     Actor,
     KeyEvent,
@@ -28,7 +28,6 @@ from ingest.schema import (
     KeyRefError,
     Provider,
     TimestampError,
-    event_uid,
     parse_timestamp,
 )
 
@@ -127,10 +126,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
     ip = next((meta[k] for k in _IP_KEYS if isinstance(meta.get(k), str)), None)
     role = next((meta[k] for k in _ROLE_KEYS if isinstance(meta.get(k), (str, int))), None)
     actor = rec.get("actorid") if isinstance(rec.get("actorid"), str) and rec.get("actorid") else None
-    try:
-        uid = event_uid(SOURCE, None, rec)
-    except ValueError as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    uid = record_uid(SOURCE, record, None, rec)
     return KeyEvent(
         uid=uid,
         time=time,

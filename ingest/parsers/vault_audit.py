@@ -25,9 +25,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe
+from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, record_uid
 from ingest.parsers.vault_ops import KMIP_NAMES, KMIP_OPS, KV_OPS, TRANSIT_PATHS
-from ingest.schema import Actor, KeyEvent, KeyOp, KeyRef, KeyRefError, Provider, TimestampError, event_uid
+from ingest.schema import Actor, KeyEvent, KeyOp, KeyRef, KeyRefError, Provider, TimestampError
 from ingest.schema import parse_timestamp as _ts
 
 SOURCE = "vault.audit"
@@ -168,10 +168,7 @@ def _event(entry: dict[str, Any], record: RawRecord, *, answered: bool) -> KeyEv
     entity = auth.get("entity_id") if isinstance(auth.get("entity_id"), str) and auth.get("entity_id") else None
     name = auth.get("display_name") if isinstance(auth.get("display_name"), str) else None
     identity = [rid, req.get("path"), req.get("operation"), entry["type"]]
-    try:
-        uid = event_uid(SOURCE, rid, entry, identity=identity if rid else None)
-    except ValueError as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    uid = record_uid(SOURCE, record, rid, entry, identity=identity if rid else None)
     headers = req.get("headers") if isinstance(req.get("headers"), dict) else {}
     agent = headers.get("user-agent")
     return KeyEvent(
@@ -241,10 +238,7 @@ def _kmip(entry: dict[str, Any], record: RawRecord) -> KeyEvent:
     if reason is not None:
         details["kmip_result_reason"] = reason
     serial = req.get("client_certificate_serial_number")
-    try:
-        uid = event_uid(SOURCE, None, entry)
-    except ValueError as exc:
-        raise ParseError(SOURCE, record.origin, str(exc)) from None
+    uid = record_uid(SOURCE, record, None, entry)
     return KeyEvent(
         uid=uid,
         time=_time(entry, record),

@@ -13,26 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.framing import decode_bytes, frame_records
-from ingest.parsers import PARSERS, ParseError, RawRecord
 from ingest.schema import KeyOp
-
-PARSE = PARSERS["aws.cloudtrail"]
+from tests.parse_helpers import parse_file
 
 
 def run(path: Path):
-    events, skipped, dead = [], [], []
-    for frame in frame_records(decode_bytes(path.read_bytes()).text):
-        if frame.error:
-            dead.append((frame.index, frame.error))
-            continue
-        try:
-            event = PARSE(RawRecord(frame.text, frame.obj, f"{path.name}#{frame.index}"))
-        except ParseError as exc:
-            dead.append((frame.index, exc.reason))
-            continue
-        (skipped if event is None else events).append(event if event is not None else frame.index)
-    return events, skipped, dead
+    parsed = parse_file("aws.cloudtrail", path)
+    return parsed.events, parsed.skipped, parsed.dead
 
 
 # file -> (records, KMS events, skipped non-KMS records, dead letters)

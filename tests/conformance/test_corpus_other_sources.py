@@ -6,27 +6,13 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from ingest.framing import decode_bytes
-from ingest.parsers import PARSERS, ParseError, RawRecord, framer_for
 from ingest.schema import KeyOp, Provider
+from tests.parse_helpers import parse_file
 
 
 def run(source: str, path: Path):
-    events, skipped, dead = [], 0, 0
-    for frame in framer_for(source)(decode_bytes(path.read_bytes()).text):
-        if frame.error:
-            dead += 1
-            continue
-        try:
-            event = PARSERS[source](RawRecord(frame.text, frame.obj, f"{path.name}#{frame.index}"))
-        except ParseError:
-            dead += 1
-            continue
-        if event is None:
-            skipped += 1
-        else:
-            events.append(event)
-    return events, skipped, dead
+    p = parse_file(source, path)
+    return p.events, len(p.skipped), len(p.dead)
 
 
 def labels(corpus: Path, name: str) -> list[dict[str, str]]:

@@ -5,36 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ingest.framing import decode_bytes, frame_records
-from ingest.parsers import PAIRING, ParseError, RawRecord
-from ingest.parsers.vault_audit import parse
 from ingest.schema import KeyOp
+from tests.parse_helpers import parse_file
 
 
 def run(path: Path):
-    events, skipped, dead, open_requests = [], 0, 0, {}
-    pairing = PAIRING["vault.audit"]
-    for frame in frame_records(decode_bytes(path.read_bytes()).text):
-        if frame.error:
-            dead += 1
-            continue
-        pid = pairing.pair_id(frame.obj)
-        if pid:
-            if pid[1] == "request":
-                open_requests[pid[0]] = frame
-            else:
-                open_requests.pop(pid[0], None)
-        try:
-            event = parse(RawRecord(frame.text, frame.obj, f"{path.name}#{frame.index}"))
-        except ParseError:
-            dead += 1
-            continue
-        if event is None:
-            skipped += 1
-        else:
-            events.append(event)
-    unanswered = [pairing.parse_unanswered(RawRecord(f.text, f.obj, "x")) for f in open_requests.values()]
-    return events, skipped, dead, [u for u in unanswered if u is not None], list(open_requests)
+    p = parse_file("vault.audit", path)
+    return p.events, len(p.skipped), len(p.dead), p.unanswered, p.open_requests
 
 
 def test_elastic_integration_sample(corpus: Path) -> None:

@@ -13,15 +13,9 @@ from ingest.framing import decode_bytes
 from ingest.parsers import PAIRING, PARSERS, ParseError, RawRecord, framer_for
 from ingest.schema import EncodeError, KeyEvent, decode, encode
 from tests.conftest import FIXTURES
+from tests.parse_helpers import FIXTURE_SOURCES
 
-SOURCE_DIRS = {
-    "cloudtrail": "aws.cloudtrail",
-    "vault": "vault.audit",
-    "gcp": "gcp.audit",
-    "azure": "azure.keyvault",
-    "cloudhsm": "aws.cloudhsm",
-    "luna": "thales.luna",
-}
+SOURCE_DIRS = FIXTURE_SOURCES
 SEEDS = [
     (source, p.read_bytes())
     for d, source in SOURCE_DIRS.items()

@@ -15,15 +15,9 @@ from ingest.framing import decode_bytes
 from ingest.parsers import PARSERS, ParseError, RawRecord, framer_for
 from ingest.schema import decode, encode
 from tests.conftest import FIXTURES
+from tests.parse_helpers import FIXTURE_SOURCES
 
-SOURCES = {
-    "cloudtrail": "aws.cloudtrail",
-    "vault": "vault.audit",
-    "gcp": "gcp.audit",
-    "azure": "azure.keyvault",
-    "cloudhsm": "aws.cloudhsm",
-    "luna": "thales.luna",
-}
+SOURCES = FIXTURE_SOURCES
 CASES = sorted(
     p for d in SOURCES for p in (FIXTURES / d).iterdir() if p.is_file() and not p.name.endswith(".expected.json")
 )
