@@ -43,7 +43,13 @@ def run_query(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pa.Ta
             pass  # a socket left by a killed sink: nobody is writing, read the file directly
     if not settings.warehouse.exists():
         raise QueryError(f"no warehouse at {settings.warehouse} yet: run `kmo sink` (or `make demo`) first")
-    con = open_warehouse(settings.warehouse, read_only=True)
+    try:
+        con = open_warehouse(settings.warehouse, read_only=True)
+    except Exception as exc:  # duckdb.IOException when another process holds the write lock
+        raise QueryError(
+            f"the warehouse is locked by another process and no sink socket answers "
+            f"(a sink starting up, or one running under another KMO_HOME): {exc}"
+        ) from None
     try:
         check_read_only(con, sql)
         return con.sql(sql, params=list(params)).to_arrow_table()

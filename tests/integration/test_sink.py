@@ -126,22 +126,34 @@ def test_a_crash_around_the_db_commit_loses_and_duplicates_nothing(
 
 
 def test_sigkill_at_random_moments_still_lands_everything_once(settings: Settings, tmp_path: Path) -> None:
-    expected = load_estate(settings, tmp_path, days=2)
+    expected = load_estate(settings, tmp_path, days=4)
     env = kmo_env(settings)
     rng = random.Random(11)
-    kills = 0
-    for _ in range(4):
-        proc = subprocess.Popen(sink_cmd("--batch-max", "200"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(2.0, 4.0))
+    kills, landed = 0, [0]
+    for _ in range(3):
+        proc = subprocess.Popen(
+            sink_cmd("--batch-max", "100"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # Kill only once this sink has visibly written something (seen through its own query
+        # socket), so every kill lands mid-stream rather than during start-up or after the end.
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                count = run_query(settings, "SELECT count(*) AS n FROM events").to_pylist()[0]["n"]
+            except QueryError:
+                count = landed[-1]
+            if count > landed[-1]:
+                landed.append(count)
+                break
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.2))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
-        proc.stdout.close()
-        proc.stderr.close()
-    final = subprocess.run(sink_cmd("--batch-max", "200"), env=env, capture_output=True, text=True, timeout=300)
+    final = subprocess.run(sink_cmd("--batch-max", "100"), env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
-    assert kills >= 2, "the sink finished before it could be killed: the test would prove nothing"
+    assert kills >= 2 and landed[-1] < len(expected), f"kills={kills}, landed={landed}: not mid-stream"
     uids = warehouse_uids(settings)
     assert len(uids) == len(set(uids)) == len(expected) and set(uids) == expected
 

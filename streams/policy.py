@@ -1,0 +1,121 @@
+"""The key policy detections enforce: loaded from YAML, validated field by field, with defaults.
+
+Why hand-written validation: a typo in a security policy must fail loudly and name the field; a
+schema library would add a dependency for twenty fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class PolicyError(ValueError):
+    """The policy file is wrong; the message names the field."""
+
+
+_INT_MAP = ("rotation_days",)
+_WINDOWED = {
+    "usage_spike": {"window_seconds": int, "min_events": int, "factor": float},
+    "error_burst": {"window_seconds": int, "min_errors": int, "min_keys": int},
+    "secret_mass_read": {"window_seconds": int, "min_reads": int},
+    "failed_login_burst": {"window_seconds": int, "min_failures": int},
+    "unusual_hours": {"start": int, "end": int},
+}
+_SCALARS = {
+    "orphan_days": int,
+    "min_pending_window_days": int,
+    "max_operations_per_version": int,
+    "usage_warn_fraction": float,
+    "new_principal_learning_days": int,
+    "disable_revert_minutes": int,
+    "min_rsa_bits": int,
+}
+_LISTS = ("approved_principals", "allowed_accounts", "disallowed_algorithms")
+
+
+@dataclass(frozen=True)
+class Policy:
+    rotation_days: dict[str, int]
+    orphan_days: int
+    min_pending_window_days: int
+    max_operations_per_version: int
+    usage_warn_fraction: float
+    approved_principals: tuple[str, ...]
+    allowed_accounts: tuple[str, ...]
+    unusual_hours: dict[str, int]
+    usage_spike: dict[str, Any]
+    new_principal_learning_days: int
+    error_burst: dict[str, int]
+    secret_mass_read: dict[str, int]
+    failed_login_burst: dict[str, int]
+    disable_revert_minutes: int
+    disallowed_algorithms: tuple[str, ...]
+    min_rsa_bits: int
+    source: str = field(default="default", compare=False)
+
+    def unusual_hour(self, hour: int) -> bool:
+        start, end = self.unusual_hours["start"], self.unusual_hours["end"]
+        return hour >= start or hour < end if start > end else start <= hour < end
+
+
+def _number(value: Any, kind: type, name: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise PolicyError(f"{name} must be a{'n integer' if kind is int else ' number'}, got {value!r}")
+    if value < 0:
+        raise PolicyError(f"{name} must not be negative, got {value!r}")
+    return kind(value)
+
+
+def parse_policy(doc: Any, *, base: dict[str, Any] | None = None, source: str = "default") -> Policy:
+    """Validate a policy document (merged over ``base``). Raises :class:`PolicyError`."""
+    if not isinstance(doc, dict):
+        raise PolicyError("a policy is a YAML mapping")
+    merged: dict[str, Any] = dict(base or {})
+    known = set(_INT_MAP) | set(_WINDOWED) | set(_SCALARS) | set(_LISTS)
+    for key, value in doc.items():
+        if key not in known:
+            raise PolicyError(f"unknown policy field {key!r}; known: {', '.join(sorted(known))}")
+        merged[key] = value
+    out: dict[str, Any] = {}
+    for key in _INT_MAP:
+        value = merged.get(key)
+        if not isinstance(value, dict):
+            raise PolicyError(f"{key} must map key types to days")
+        out[key] = {str(k): _number(v, int, f"{key}.{k}") for k, v in value.items()}
+    for key, fields in _WINDOWED.items():
+        value = merged.get(key)
+        if not isinstance(value, dict) or set(value) != set(fields):
+            raise PolicyError(f"{key} must have exactly {', '.join(fields)}")
+        out[key] = {f: _number(value[f], kind, f"{key}.{f}") for f, kind in fields.items()}
+    for key, kind in _SCALARS.items():
+        out[key] = _number(merged.get(key), kind, key)
+    for key in _LISTS:
+        value = merged.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            raise PolicyError(f"{key} must be a list of strings")
+        out[key] = tuple(str(v) for v in value)
+    for hour in ("start", "end"):
+        if not 0 <= out["unusual_hours"][hour] <= 23:
+            raise PolicyError(f"unusual_hours.{hour} must be an hour 0-23")
+    return Policy(**out, source=source)
+
+
+def _default_doc() -> dict[str, Any]:
+    return yaml.safe_load(resources.files("streams").joinpath("default_policy.yaml").read_text())
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The shipped default, or a file whose fields override it."""
+    default = _default_doc()
+    if path is None:
+        return parse_policy(default)
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"cannot read policy {path}: {exc}") from None
+    return parse_policy(doc, base=default, source=str(path))

@@ -1,0 +1,1 @@
+"""Detection rules: one module each, listed explicitly in :func:`load_rules`."""
