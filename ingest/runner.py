@@ -204,17 +204,10 @@ class Collector:
     def _check_sequence(self, event: KeyEvent, summary: RunSummary) -> None:
         """Emit a gap event when a sequence number is not the one after the last seen."""
         assert self.sequenced is not None
-        seq = self.sequenced.sequence(event)
-        if seq is None:
-            return
-        stream, epoch, number = seq
-        last = self._last_seq.get((stream, epoch))
-        self._last_seq[(stream, epoch)] = number
-        if last is None or number == last + 1:
-            return
-        gap = self.sequenced.gap_event(event, last + 1, number)
-        self._send(gap.partition_key, encode(gap))
-        summary.derived_events += 1
+        gap = next_gap(self._last_seq, event, self.sequenced)
+        if gap is not None:
+            self._send(gap.partition_key, encode(gap))
+            summary.derived_events += 1
 
     def _send(self, key: bytes, value: bytes) -> None:
         """Queue one event message; :meth:`commit` later flushes and checks it."""
@@ -299,6 +292,19 @@ class Collector:
             (self.source, inp.id, next_index, done) for inp, next_index, done in self._reached.values()
         )
         self._reached.clear()
+
+
+def next_gap(last_seq: dict[tuple[str, int], int], event: KeyEvent, sequenced: Sequenced) -> KeyEvent | None:
+    """Track ``event``'s sequence number; return a gap event if it is not the one after the last."""
+    seq = sequenced.sequence(event)
+    if seq is None:
+        return None
+    stream, epoch, number = seq
+    last = last_seq.get((stream, epoch))
+    last_seq[(stream, epoch)] = number
+    if last is None or number == last + 1:
+        return None
+    return sequenced.gap_event(event, last + 1, number)
 
 
 def _guarded(inputs: Iterable[Input], summary: RunSummary) -> Iterator[Input]:

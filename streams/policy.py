@@ -119,3 +119,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"cannot read policy {path}: {exc}") from None
     return parse_policy(doc, base=default, source=str(path))
+
+
+def policy_with(overrides: dict[str, Any]) -> Policy:
+    """The default policy with some fields replaced (tests, and callers building a policy in code)."""
+    return parse_policy(overrides, base=_default_doc(), source="default+overrides")

@@ -26,6 +26,8 @@ class StateStore(Protocol):
 
     def __setitem__(self, key: str, value: Any) -> None: ...
 
+    def keys(self) -> Any: ...
+
 
 class MemoryState(dict):  # type: ignore[type-arg]
     """The replay and test state store."""
@@ -81,6 +83,9 @@ class Case:
     name: str
     steps: tuple[tuple[str, dict[str, Any], int], ...]
     fires: bool
+    policy: dict[str, Any] = field(default_factory=dict)  # overrides of the default policy
+    inventory: tuple[dict[str, Any], ...] = ()  # inventory records (absence rules)
+    now: str | None = None  # absence rules run "as of" this time
 
 
 def step(fixture: str, patch: dict[str, Any] | None = None, repeat: int = 1) -> tuple[str, dict[str, Any], int]:

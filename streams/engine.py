@@ -1,0 +1,166 @@
+"""The detection engine: events in, findings out. No Faust, no Kafka.
+
+* Rules are indexed by the operations they declare, so an event is offered only to rules that
+  care about its op.
+* A rule that raises is isolated: the error is recorded (rule id, event uid, exception type; never
+  the event's content) and the other rules go on. A broken rule is visible, not silent.
+* Hits become findings with a deterministic uid (rule, dedup key, event-time window). Finding state
+  lives in the scope's state store, so a finding keeps growing across batches and restarts, and is
+  re-published under the same uid rather than duplicated.
+* Scopes tell the stream worker how to partition: ``event`` and ``key`` rules run on the events
+  topic (keyed by key uri), ``principal`` rules on a stream keyed by principal; ``absence`` rules
+  (orphaned keys, rotation overdue) run on a timer against the inventory. ``kmo detect`` runs all
+  of them in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+from ingest.schema import KeyEvent, KeyOp
+from streams.findings import Finding, event_keys, finding_uid, window_start
+from streams.inventory import Inventory
+from streams.policy import Policy
+from streams.rules.base import Context, Hit, MemoryState, Rule, StateStore
+
+log = logging.getLogger(__name__)
+STREAM_SCOPES = frozenset({"event", "key"})
+
+
+@dataclass(frozen=True)
+class RuleError:
+    rule_id: str
+    event_uid: str
+    error: str  # exception type and message; never the event's content
+
+
+class Engine:
+    """Runs a set of rules. Not thread-safe: one engine per stream task."""
+
+    def __init__(
+        self,
+        rules: Iterable[ModuleType],
+        *,
+        policy: Policy,
+        inventory: Inventory,
+        state: Callable[[str], StateStore] | None = None,
+        scopes: frozenset[str] | None = None,
+    ) -> None:
+        self.modules = [m for m in rules if scopes is None or m.RULE.scope in scopes]
+        self.policy = policy
+        self.inventory = inventory
+        stores: dict[str, StateStore] = {}
+        self._state = state or (lambda scope: stores.setdefault(scope, MemoryState()))
+        self._by_op: dict[KeyOp | None, list[ModuleType]] = defaultdict(list)
+        for module in self.modules:
+            if module.RULE.scope == "absence":
+                continue
+            for op in module.RULE.ops or (None,):
+                self._by_op[op].append(module)
+        self.errors: list[RuleError] = []
+        self.events_seen = 0
+
+    def _candidates(self, op: KeyOp) -> list[ModuleType]:
+        return self._by_op.get(op, []) + self._by_op.get(None, [])
+
+    def _store_for(self, rule: Rule) -> StateStore:
+        return self._state("principal" if rule.scope == "principal" else "key")
+
+    def process(self, events: Iterable[KeyEvent]) -> list[Finding]:
+        """Run the rules over a batch; return the findings created or updated by it (each once)."""
+        touched: dict[str, Finding] = {}
+        for event in events:
+            self.events_seen += 1
+            self._track(event)
+            for module in self._candidates(event.op):
+                rule: Rule = module.RULE
+                store = self._store_for(rule)
+                try:
+                    hit = module.match(event, Context(store, self.policy, self.inventory))
+                except Exception as exc:  # isolate a broken rule; report it, never swallow it
+                    self.errors.append(RuleError(rule.id, event.uid, f"{type(exc).__name__}: {exc}"))
+                    log.error("rule %s failed on event %s: %s", rule.id, event.uid, type(exc).__name__)
+                    continue
+                if hit is not None:
+                    finding = self._record(rule, hit, event, store)
+                    touched[finding.uid] = finding
+        return list(touched.values())
+
+    def _track(self, event: KeyEvent) -> None:
+        """What absence rules need: last use and last rotation per key, and which keys were seen.
+        Per-key entries, so in the stream they live on the key's partition."""
+        if event.key is None or event.key.is_alias:
+            return
+        store = self._state("key")
+        uri = event.key.uri
+        stamp = event.time.timestamp()
+        if store.get(f"seen|{uri}") is None:
+            store[f"seen|{uri}"] = stamp
+        if event.success and event.op.is_usage and stamp > (store.get(f"last-use|{uri}") or 0):
+            store[f"last-use|{uri}"] = stamp
+        if event.success and event.op is KeyOp.ROTATE and stamp > (store.get(f"last-rotate|{uri}") or 0):
+            store[f"last-rotate|{uri}"] = stamp
+
+    def absences(self, now: datetime) -> list[Finding]:
+        """Run the absence rules (inventory against what was seen) as of ``now``."""
+        out: list[Finding] = []
+        store = self._state("key")
+        for module in self.modules:
+            rule: Rule = module.RULE
+            if rule.scope != "absence":
+                continue
+            try:
+                hits = module.check(now, Context(store, self.policy, self.inventory))
+            except Exception as exc:
+                self.errors.append(RuleError(rule.id, "-", f"{type(exc).__name__}: {exc}"))
+                continue
+            for hit, when in hits:
+                out.append(self._record(rule, hit, None, store, when=when))
+        return out
+
+    def _record(
+        self, rule: Rule, hit: Hit, event: KeyEvent | None, store: StateStore, *, when: datetime | None = None
+    ) -> Finding:
+        time = event.time if event is not None else when
+        assert time is not None
+        uid = finding_uid(rule.id, hit.dedup, window_start(time, rule.dedup_seconds))
+        new = Finding(
+            uid=uid,
+            rule_id=rule.id,
+            title=rule.title,
+            category=rule.category,
+            severity=rule.severity,
+            action=rule.action,
+            analytic_type=rule.analytic,
+            message=hit.message,
+            keys=list(hit.keys if hit.keys is not None else (event_keys(event) if event else [])),
+            actor=hit.actor if hit.actor is not None else (event.actor.principal if event else None),
+            first_seen=time,
+            last_seen=time,
+            evidence=[event.uid] if event is not None else [],
+            attack=rule.attack,
+            details=dict(hit.details),
+        )
+        key = f"finding|{uid}"
+        saved = store.get(key)
+        if saved is not None:
+            finding = Finding.from_ocsf(saved)
+            if event is not None and event.uid in finding.evidence:
+                return finding  # the same event again (a replay): nothing new
+            finding.merge(new)
+        else:
+            finding = new
+        store[key] = finding.to_ocsf()
+        return finding
+
+
+def all_findings(store: StateStore) -> list[dict[str, Any]]:
+    """Every finding kept in a memory store (replay): their latest state."""
+    assert isinstance(store, dict)
+    return [v for k, v in store.items() if k.startswith("finding|")]

@@ -1,0 +1,72 @@
+"""Small predicates and state helpers rules share (so each rule file stays a few lines)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ingest.schema import KeyEvent, Provider
+from streams.findings import window_start
+from streams.rules.base import StateStore
+
+SERVICE_TYPES = frozenset({"AWSService", "AWSAccount"})
+
+
+def principal(event: KeyEvent) -> str:
+    return event.actor.principal or "unknown"
+
+
+def is_service(event: KeyEvent) -> bool:
+    """A provider acting on its own (automatic rotation, DeleteKey at the end of the window)."""
+    return event.actor.principal_type in SERVICE_TYPES or event.actor.principal == "AWS Internal"
+
+
+def is_human(event: KeyEvent) -> bool:
+    """People, as far as the log tells: IAM users and SSO/console sessions, GCP user accounts,
+    Azure UPNs. Service accounts, roles assumed by workloads and tokens are not."""
+    kind = event.actor.principal_type
+    if kind in ("IAMUser", "User", "Root"):
+        return True
+    return bool(kind == "AssumedRole" and event.actor.principal and "AWSReservedSSO" in event.actor.principal)
+
+
+def approved(event: KeyEvent, policy: Any) -> bool:
+    """Done through the approved path (kmo's orchestrator or another listed principal)."""
+    return bool(event.actor.principal and event.actor.principal in policy.approved_principals)
+
+
+def key_account(event: KeyEvent) -> str | None:
+    if event.key is None:
+        return event.account
+    if event.provider is Provider.AWS_KMS:
+        return event.key.uri.split(":")[4]
+    if event.provider is Provider.GCP_KMS:
+        return event.key.uri.split("/")[1]
+    return event.account
+
+
+def window_count(
+    store: StateStore, name: str, event: KeyEvent, seconds: int, member: str | None = None
+) -> tuple[int, int]:
+    """Count ``event`` into the event-time window ``name``; return (count, distinct members)."""
+    start = int(window_start(event.time, seconds).timestamp())
+    key = f"{name}|{start}"
+    state = store.get(key) or {"n": 0, "m": []}
+    state["n"] += 1
+    if member is not None and member not in state["m"] and len(state["m"]) < 1000:
+        state["m"].append(member)
+    store[key] = state
+    return state["n"], len(state["m"])
+
+
+def policy_doc(event: KeyEvent) -> dict[str, Any] | None:
+    raw = event.details.get("policy")
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+    return None
