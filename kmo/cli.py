@@ -142,6 +142,41 @@ def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
+    from collections import Counter
+
+    from ingest.offline import OfflineStats, read_events
+    from ingest.schema import parse_timestamp
+    from streams.inventory import InventoryError, load_inventory
+    from streams.policy import PolicyError, load_policy
+    from streams.replay import replay
+
+    try:
+        policy = load_policy(args.policy)
+        inventory = load_inventory(args.inventory)
+    except (PolicyError, InventoryError) as exc:
+        print(f"kmo: {exc}", file=sys.stderr)
+        return 2
+    stats = OfflineStats()
+    now = parse_timestamp(args.now) if args.now else None
+    result = replay(
+        read_events(CLI_SOURCES[args.source], args.paths, stats), policy=policy, inventory=inventory, now=now
+    )
+    for finding in result.findings:
+        print(orjson.dumps(finding.to_ocsf()).decode())
+    by_rule = Counter(f.rule_id for f in result.findings)
+    print(
+        f"kmo detect: {stats.records} records -> {result.events} events, {len(stats.dead)} unparseable, "
+        f"{len(result.findings)} findings" + "".join(f"\n  {n:>5}  {rule}" for rule, n in by_rule.most_common()),
+        file=sys.stderr,
+    )
+    for error in result.errors[:20]:
+        print(f"kmo: rule {error.rule_id} failed on {error.event_uid}: {error.error}", file=sys.stderr)
+    for name, reason in stats.unreadable:
+        print(f"kmo: could not read {name}: {reason}", file=sys.stderr)
+    return 1 if stats.unreadable or result.errors else 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from kmo.demo.run import run_demo
 
@@ -187,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("detect", help="run the detection rules over log files (no broker); findings as JSON lines")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--source", choices=sorted(CLI_SOURCES), default="cloudtrail")
+    p.add_argument("--inventory", metavar="FILE", help="JSON array of keyInfo records (enables absence rules)")
+    p.add_argument("--policy", metavar="FILE", help="YAML policy overriding the shipped default")
+    p.add_argument("--now", metavar="TIME", help="evaluate absence rules as of this time (default: newest event)")
+    p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
     p.add_argument("--seed", type=int, default=7)

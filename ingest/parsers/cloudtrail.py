@@ -107,6 +107,9 @@ def parse(record: RawRecord) -> KeyEvent | None:
         details["deletion_date"] = json_safe(response["deletionDate"])
     if isinstance(rec.get("eventType"), str):
         details["event_type"] = rec["eventType"]
+    resource = _context_resource(params)
+    if resource:
+        details["context_resource"] = resource
     source_ip = text(rec.get("sourceIPAddress"))
     ip = ip_or_none(source_ip)
     if source_ip and ip is None:
@@ -209,6 +212,28 @@ def _actor(identity: dict[str, Any], rec: dict[str, Any]) -> Actor:
         account=text(identity.get("accountId")),
         invoked_by=invoked_by,
     )
+
+
+# Encryption-context entries AWS services write that name the protected resource: identifiers,
+# not secrets, and what tells a secret harvest (many SecretARNs) from one busy secret.
+_RESOURCE_CONTEXT = (
+    "SecretARN",
+    "PARAMETER_ARN",
+    "aws:ebs:id",
+    "aws:s3:arn",
+    "aws:rds:db-id",
+    "aws:lambda:FunctionArn",
+)
+
+
+def _context_resource(params: dict[str, Any]) -> str | None:
+    ctx = params.get("encryptionContext")
+    if isinstance(ctx, dict):
+        for name in _RESOURCE_CONTEXT:
+            value = ctx.get(name)
+            if isinstance(value, str) and value:
+                return value[:512]
+    return None
 
 
 def _context_keys(params: dict[str, Any]) -> tuple[str, ...]:

@@ -1,7 +1,10 @@
 """Key lifecycle changes by a person at unusual hours.
 
 Admin operations (create, disable, destroy, policy and grant changes, exports) by people cluster in
-working hours; the same operations at 3 a.m. are a classic sign of stolen credentials.
+working hours; the same operations at 3 a.m. are a classic sign of stolen credentials. "Unusual" is
+learned per person: it fires only for someone with an established daytime history (at least five
+earlier lifecycle operations, at most one in ten of them at night), so night-shift staff and
+one-off callers do not.
 """
 
 from ingest.schema import EventClass, KeyEvent, KeyOp
@@ -18,6 +21,7 @@ RULE = Rule(
     category=Category.ANOMALOUS_USAGE,
     action=Action.INVESTIGATE,
     ops=LIFECYCLE,
+    scope="principal",
     attack=("T1078",),
     runbook="Confirm with the person (out of band) that they made the change.",
     false_positives="On-call engineers; teams in other time zones (adjust unusual_hours).",
@@ -26,25 +30,46 @@ RULE = Rule(
 
 
 def match(event: KeyEvent, ctx: Context) -> Hit | None:
-    if not event.success or not is_human(event) or not ctx.policy.unusual_hour(event.time.hour):
+    if not event.success or not is_human(event):
         return None
-    return Hit(dedup=principal(event), message=f"{principal(event)} ran {event.operation} at {event.time:%H:%M} UTC")
+    name = f"hours|{principal(event)}"
+    history = ctx.state.get(name) or {"day": 0, "night": 0}
+    night = ctx.policy.unusual_hour(event.time.hour)
+    ctx.state[name] = {"day": history["day"] + (not night), "night": history["night"] + night}
+    total = history["day"] + history["night"]
+    if not night or total < 5 or history["night"] > total / 10:
+        return None
+    return Hit(
+        dedup=principal(event),
+        message=f"{principal(event)} ran {event.operation} at {event.time:%H:%M} UTC "
+        f"(earlier: {history['day']} by day, {history['night']} at night)",
+    )
 
 
+_DAY = {"errorCode": None, "eventName": "PutKeyPolicy", "eventID": "d{i}", "eventTime": "2026-11-1{i}T11:00:00Z"}
 CASES = (
     Case(
-        "policy change at 23:49",
-        (step("cloudtrail/schedule_deletion_denied_alias.json", {"errorCode": None, "eventName": "PutKeyPolicy"}),),
+        "policy change at 23:49 after a week of daytime work",
+        (
+            step("cloudtrail/schedule_deletion_denied_alias.json", _DAY, repeat=6),
+            step("cloudtrail/schedule_deletion_denied_alias.json", {"errorCode": None, "eventName": "PutKeyPolicy"}),
+        ),
         True,
     ),
     Case(
-        "same at noon",
+        "the same at noon",
         (
+            step("cloudtrail/schedule_deletion_denied_alias.json", _DAY, repeat=6),
             step(
                 "cloudtrail/schedule_deletion_denied_alias.json",
                 {"errorCode": None, "eventName": "PutKeyPolicy", "eventTime": "2026-11-20T12:00:00Z"},
             ),
         ),
+        False,
+    ),
+    Case(
+        "a first-time caller at night",
+        (step("cloudtrail/schedule_deletion_denied_alias.json", {"errorCode": None, "eventName": "PutKeyPolicy"}),),
         False,
     ),
 )

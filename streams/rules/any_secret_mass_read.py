@@ -1,7 +1,9 @@
 """Many secrets read by one principal in a short time (credential harvesting).
 
 Elastic's "excessive secret retrieval" and Sentinel's "mass secret retrieval" for Key Vault; the
-Stratus secrets-manager technique shows the same shape.
+Stratus secrets-manager and SSM techniques show the same shape in the KMS stream: each secret or
+SecureString parameter read is a Decrypt that AWS Secrets Manager or SSM makes for the principal,
+with the secret's or parameter's ARN in the encryption context.
 """
 
 from ingest.schema import KeyEvent, KeyOp
@@ -15,7 +17,7 @@ RULE = Rule(
     severity=Severity.HIGH,
     category=Category.ANOMALOUS_USAGE,
     action=Action.INVESTIGATE,
-    ops=frozenset({KeyOp.SECRET_READ}),
+    ops=frozenset({KeyOp.SECRET_READ, KeyOp.DECRYPT}),
     scope="principal",
     attack=("T1555", "T1552"),
     runbook="Rotate the secrets read; revoke the principal's access; find where the credentials came from.",
@@ -28,10 +30,11 @@ RULE = Rule(
 def match(event: KeyEvent, ctx: Context) -> Hit | None:
     if not event.success:
         return None
+    if event.op is KeyOp.DECRYPT and not _secret_via_kms(event):
+        return None
     cfg = ctx.policy.secret_mass_read
-    target = (
-        event.details.get("secret_id") or event.details.get("secret_path") or event.details.get("secret_name") or "-"
-    )
+    d = event.details
+    target = d.get("secret_id") or d.get("secret_path") or d.get("secret_name") or d.get("context_resource") or "-"
     _count, distinct = window_count(ctx.state, f"secrets|{principal(event)}", event, cfg["window_seconds"], str(target))
     if distinct < cfg["min_reads"]:
         return None
@@ -41,6 +44,11 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         details={"secrets": distinct},
         keys=[],
     )
+
+
+def _secret_via_kms(event: KeyEvent) -> bool:
+    resource = str(event.details.get("context_resource") or "")
+    return ":secretsmanager:" in resource or ":ssm:" in resource
 
 
 CASES = (
@@ -63,4 +71,21 @@ CASES = (
         (step("azure/PT1H.json#2", {"time": "2026-11-21T00:00:{i:02d}.0000000Z"}, repeat=12),),
         False,
     ),
+    Case(
+        "12 secrets decrypted through Secrets Manager",
+        (
+            step(
+                "cloudtrail/decrypt_assumed_role.json",
+                {
+                    "eventID": "s{i}",
+                    "requestParameters.encryptionContext": {
+                        "SecretARN": "arn:aws:secretsmanager:us-east-1:111122223333:secret:s{i}"
+                    },
+                },
+                repeat=12,
+            ),
+        ),
+        True,
+    ),
+    Case("ordinary decrypts", (step("cloudtrail/decrypt_assumed_role.json", {"eventID": "s{i}"}, repeat=12),), False),
 )
