@@ -227,7 +227,7 @@ class Estate:
         out = []
         for k in self.keys:
             period = ROTATION_DAYS[k.key_type]
-            rotated = k.created_at if k.key_spec != "SYMMETRIC_DEFAULT" else self.end - timedelta(days=period // 2)
+            rotated = max(k.created_at, self.end - timedelta(days=period // 2))  # within its cryptoperiod
             out.append(
                 {
                     "keyId": k.arn,

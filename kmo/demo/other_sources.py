@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ingest.parsers import PARSERS, RawRecord
+from ingest.parsers import cloudhsm as cloudhsm_parser
 from kmo.demo.estate import Estate, Incident
 
 
@@ -32,6 +33,13 @@ def _uid(source: str, text: str) -> str:
     event = PARSERS[source](RawRecord(text, json.loads(text) if text.lstrip()[:1] in "{[" else None, "demo"))
     assert event is not None, f"demo record is not an event for {source}: {text[:80]}"
     return event.uid
+
+
+def _gap_uid(source: str, text: str, expected: int) -> str:
+    """The uid of the sequence-gap event the collector derives before ``text`` (3 records skipped)."""
+    event = PARSERS[source](RawRecord(text, None, "demo"))
+    assert event is not None
+    return cloudhsm_parser.gap_event(event, expected, event.details["sequence"]).uid
 
 
 def _hours(estate: Estate) -> list[datetime]:
@@ -373,6 +381,7 @@ def cloudhsm(estate: Estate, rng: random.Random) -> SourceFiles:
             ["Log type : MGMT_USER_DETAILS_LOG (2)", "User Name : crypto_user", "User Type : CN_CRYPTO_USER (1)"],
         )
     t = estate.start + timedelta(days=(estate.end - estate.start).days // 2, hours=3, minutes=7)
+    expected = seq[0]
     text = block(
         t,
         "CN_EXTRACT_MASKED_OBJECT_USER",
@@ -388,7 +397,7 @@ def cloudhsm(estate: Estate, rng: random.Random) -> SourceFiles:
             ["pkcs11:token=cloudhsm;x-handle=524290"],
             "",
             [t],
-            [_uid(out.source, text)],
+            [_gap_uid(out.source, text, expected), _uid(out.source, text)],
         )
     )
     estate.incidents.append(out.incidents[-1])

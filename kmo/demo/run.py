@@ -15,6 +15,9 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from analytics.query import render, run_query
 from analytics.sink import WarehouseSink
@@ -68,6 +71,24 @@ def _reset(settings: Settings) -> None:
     Path(f"{settings.warehouse}.wal").unlink(missing_ok=True)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     (home / MARKER).write_text("this directory is managed by `kmo demo`\n")
+
+
+def detect_demo(out: Path, others: list) -> tuple[Any, Any]:
+    """Replay every demo source through the detection engine with the demo inventory; score it."""
+    from ingest.offline import read_events
+    from streams.inventory import load_inventory
+    from streams.policy import load_policy
+    from streams.replay import replay
+    from streams.score import score
+
+    def events():
+        yield from read_events("aws.cloudtrail", [str(out / "cloudtrail")])
+        for other in others:
+            yield from read_events(other.source, [str(out / other.directory)])
+
+    result = replay(events(), policy=load_policy(), inventory=load_inventory(out / "inventory.json"))
+    incidents = json.loads((out / "incidents.json").read_text())
+    return result, score(result.findings, incidents, result.events)
 
 
 def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: bool = False) -> int:
@@ -127,7 +148,18 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
         if broker is not None and not keep_broker:
             broker.stop()
 
-    _say("[5/5] what landed")
+    _say("[5/6] kmo detect over the same files (the rules the stream worker runs)")
+    t = time.monotonic()
+    result, scored = detect_demo(out, others)
+    _say(
+        f"      {result.events} events -> {len(result.findings)} findings in {time.monotonic() - t:.1f}s; "
+        f"caught {len(scored.caught)}/{scored.incidents} seeded incidents, "
+        f"{scored.fp_per_100k:.2f} false positives per 100k benign events"
+    )
+    (out / "findings.jsonl").write_text("".join(orjson.dumps(f.to_ocsf()).decode() + "\n" for f in result.findings))
+    (out / "detection-score.json").write_text(json.dumps(scored.as_dict(), indent=2))
+
+    _say("[6/6] what landed")
     landed = run_query(
         settings,
         "SELECT count(*) AS events, count(DISTINCT key_uri) AS keys, "
@@ -145,9 +177,14 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
     health = "SELECT source, last_status, last_event_time, events_reported FROM source_health ORDER BY source"
     print(render(run_query(settings, health), "table"))
     print()
-    print(f"Seeded incidents (ground truth in {out / 'incidents.json'}; detection arrives with issue 4):")
+    print(f"Seeded incidents (ground truth in {out / 'incidents.json'}) and the rules that caught them:")
     for inc in estate.incidents:
-        print(f"  {inc.id} {inc.kind:<36} {len(inc.event_uids):>4} events  {inc.description}")
+        rules = ", ".join(scored.by_incident.get(inc.id, [])) or "MISSED"
+        print(f"  {inc.id} {inc.kind:<36} {len(inc.event_uids):>4} events  {rules}")
+    print(
+        f"  recall {scored.recall:.0%}; false positives: {len(scored.false_positives)} "
+        f"({scored.fp_per_100k:.2f} per 100k benign events); findings in {out / 'findings.jsonl'}"
+    )
     print()
     print("Try these (the warehouse stays in place):")
     for title, sql in EXAMPLE_QUERIES:

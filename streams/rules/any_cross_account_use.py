@@ -4,7 +4,7 @@ Cross-account use is how stolen or over-shared keys are used from outside; GCP's
 Encrypt with an attacker's key is the storage-ransomware pattern (Panther GCP.KMS.CrossProjectEncryption).
 """
 
-from ingest.schema import KeyEvent, KeyOp
+from ingest.schema import KeyEvent, KeyOp, Provider
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
 from streams.rules.helpers import is_service, key_account, principal
@@ -26,8 +26,13 @@ RULE = Rule(
 )
 
 
+# Where "the caller's account" and "the key's account" are the same kind of thing: AWS account ids,
+# GCP projects. (Azure tenants and subscriptions, Vault namespaces, HSM partitions are not comparable.)
+_COMPARABLE = frozenset({Provider.AWS_KMS, Provider.GCP_KMS})
+
+
 def match(event: KeyEvent, ctx: Context) -> Hit | None:
-    if not event.success or event.key is None or is_service(event):
+    if not event.success or event.key is None or is_service(event) or event.provider not in _COMPARABLE:
         return None
     own = key_account(event)
     caller = event.actor.account
