@@ -177,6 +177,19 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if stats.unreadable or result.errors else 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    run_worker(settings, inventory=args.inventory, policy=args.policy, loglevel=args.loglevel)
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.alerts import follow_alerts
+
+    return follow_alerts(settings, follow=args.follow, min_severity=args.min_severity, as_json=args.json)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from kmo.demo.run import run_demo
 
@@ -231,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", metavar="TIME", help="evaluate absence rules as of this time (default: newest event)")
     p.set_defaults(func=cmd_detect)
 
+    p = sub.add_parser("worker", help="the Faust stream worker: events in, findings out")
+    p.add_argument("--inventory", metavar="FILE", help="key inventory (or KMO_INVENTORY)")
+    p.add_argument("--policy", metavar="FILE", help="policy YAML (or KMO_POLICY)")
+    p.add_argument("--loglevel", choices=["crit", "error", "warn", "info", "debug"], default="warn")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("alerts", help="show findings from the findings topic (latest state of each)")
+    p.add_argument("--follow", action="store_true", help="keep watching for new and updated findings")
+    p.add_argument("--min-severity", choices=["informational", "low", "medium", "high", "critical"], default="low")
+    p.add_argument("--json", action="store_true", help="OCSF JSON lines instead of a table")
+    p.set_defaults(func=cmd_alerts)
+
     p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--days", type=int, default=21)
@@ -265,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kmo: configuration error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `kmo alerts | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -49,14 +49,16 @@ class Engine:
         *,
         policy: Policy,
         inventory: Inventory,
-        state: Callable[[str], StateStore] | None = None,
+        state: Callable[[str, str | None], StateStore] | None = None,
         scopes: frozenset[str] | None = None,
     ) -> None:
         self.modules = [m for m in rules if scopes is None or m.RULE.scope in scopes]
         self.policy = policy
         self.inventory = inventory
         stores: dict[str, StateStore] = {}
-        self._state = state or (lambda scope: stores.setdefault(scope, MemoryState()))
+        # (scope, bucket) -> store. In replay one dict per scope serves every bucket; in the worker a
+        # bucket is the key uri (or principal) the state belongs to, so it lives on that partition.
+        self._state = state or (lambda scope, bucket: stores.setdefault(scope, MemoryState()))
         self._by_op: dict[KeyOp | None, list[ModuleType]] = defaultdict(list)
         for module in self.modules:
             if module.RULE.scope == "absence":
@@ -69,8 +71,10 @@ class Engine:
     def _candidates(self, op: KeyOp) -> list[ModuleType]:
         return self._by_op.get(op, []) + self._by_op.get(None, [])
 
-    def _store_for(self, rule: Rule) -> StateStore:
-        return self._state("principal" if rule.scope == "principal" else "key")
+    def _store_for(self, rule: Rule, event: KeyEvent) -> StateStore:
+        if rule.scope == "principal":
+            return self._state("principal", event.actor.principal or "unknown")
+        return self._state("key", bucket_of(event))
 
     def process(self, events: Iterable[KeyEvent]) -> list[Finding]:
         """Run the rules over a batch; return the findings created or updated by it (each once)."""
@@ -80,7 +84,7 @@ class Engine:
             self._track(event)
             for module in self._candidates(event.op):
                 rule: Rule = module.RULE
-                store = self._store_for(rule)
+                store = self._store_for(rule, event)
                 try:
                     hit = module.match(event, Context(store, self.policy, self.inventory))
                 except Exception as exc:  # isolate a broken rule; report it, never swallow it
@@ -97,8 +101,8 @@ class Engine:
         Per-key entries, so in the stream they live on the key's partition."""
         if event.key is None or event.key.is_alias:
             return
-        store = self._state("key")
         uri = event.key.uri
+        store = self._state("key", uri)
         stamp = event.time.timestamp()
         if store.get(f"seen|{uri}") is None:
             store[f"seen|{uri}"] = stamp
@@ -110,7 +114,7 @@ class Engine:
     def absences(self, now: datetime) -> list[Finding]:
         """Run the absence rules (inventory against what was seen) as of ``now``."""
         out: list[Finding] = []
-        store = self._state("key")
+        store = self._state("key", None)  # None: a view over every key bucket this process holds
         for module in self.modules:
             rule: Rule = module.RULE
             if rule.scope != "absence":
@@ -151,13 +155,22 @@ class Engine:
         saved = store.get(key)
         if saved is not None:
             finding = Finding.from_ocsf(saved)
-            if event is not None and event.uid in finding.evidence:
+            if event is None:
+                # an absence re-checked: the same condition restated, not another occurrence
+                finding.last_seen, finding.message, finding.details = new.last_seen, new.message, new.details
+            elif event.uid in finding.evidence:
                 return finding  # the same event again (a replay): nothing new
-            finding.merge(new)
+            else:
+                finding.merge(new)
         else:
             finding = new
         store[key] = finding.to_ocsf()
         return finding
+
+
+def bucket_of(event: KeyEvent) -> str:
+    """The state bucket of a key-scoped event: its Kafka partition key, as text."""
+    return event.partition_key.decode()
 
 
 def all_findings(store: StateStore) -> list[dict[str, Any]]:

@@ -35,7 +35,10 @@ def replay(
 ) -> ReplayResult:
     stores: dict[str, MemoryState] = {}
     engine = Engine(
-        load_rules(), policy=policy, inventory=inventory, state=lambda scope: stores.setdefault(scope, MemoryState())
+        load_rules(),
+        policy=policy,
+        inventory=inventory,
+        state=lambda scope, bucket: stores.setdefault(scope, MemoryState()),
     )
     newest: datetime | None = None
     chunk: list[KeyEvent] = []

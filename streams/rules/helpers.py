@@ -48,14 +48,20 @@ def key_account(event: KeyEvent) -> str | None:
 def window_count(
     store: StateStore, name: str, event: KeyEvent, seconds: int, member: str | None = None
 ) -> tuple[int, int]:
-    """Count ``event`` into the event-time window ``name``; return (count, distinct members)."""
+    """Count ``event`` into the current event-time window of ``name``; return (count, distinct members).
+
+    One state entry per name (the window it counts, its count, its members): a new window replaces
+    the old one, so state stays bounded however long the stream runs. An event older than the
+    current window counts into the current one rather than resurrecting a finished window.
+    """
     start = int(window_start(event.time, seconds).timestamp())
-    key = f"{name}|{start}"
-    state = store.get(key) or {"n": 0, "m": []}
-    state["n"] += 1
+    state = store.get(name)
+    if state is None or start > state["w"]:
+        state = {"w": start, "n": 0, "m": []}
+    state = {"w": state["w"], "n": state["n"] + 1, "m": list(state["m"])}
     if member is not None and member not in state["m"] and len(state["m"]) < 1000:
         state["m"].append(member)
-    store[key] = state
+    store[name] = state
     return state["n"], len(state["m"])
 
 

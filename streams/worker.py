@@ -1,0 +1,220 @@
+"""``kmo worker``: the detection engine in Faust. Thin wiring only: all logic is in streams.engine.
+
+Two agents and a timer:
+
+* ``detect_by_key`` reads the events topic (keyed by key uri) in batches, decodes with kmo's codec
+  (undecodable messages go to the dead-letter topic with their raw bytes), runs the event- and
+  key-scoped rules, publishes findings, and forwards each event re-keyed by principal;
+* ``detect_by_principal`` reads that stream and runs the principal-scoped rules (bursts across keys);
+* a timer runs the absence rules (orphaned keys, rotation overdue) against the inventory.
+
+State lives in two Faust tables (changelogged to Kafka, so a restarted or rebalanced worker picks
+it up), one entry per key uri or principal. The tables use the same partitioner as the topics, so
+a key's state sits on the partition that carries its events, even inside a batch. Findings carry
+deterministic uids: re-processing after a crash re-publishes the same finding, never a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+
+from ingest.schema import DecodeError, decode, encode
+from kmo.kafka import MAX_MESSAGE_BYTES, ensure_all_topics, resolve_bootstrap
+from kmo.settings import Settings
+from kmo.topics import Topic
+from streams.engine import Engine
+from streams.findings import Finding
+from streams.inventory import load_inventory
+from streams.policy import load_policy
+from streams.rules import load_rules
+
+log = logging.getLogger(__name__)
+ABSENCE_BUCKET = "kmo:absence-findings"
+
+
+class TableBuckets:
+    """Adapts a Faust table to the engine's (scope, bucket) stores: one table entry (a dict) per
+    bucket, loaded once per batch and written back once by :meth:`flush`."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+
+    def store(self, bucket: str | None) -> Any:
+        return _AllBuckets(self) if bucket is None else _Bucket(self, bucket)
+
+    def load(self, bucket: str) -> dict[str, Any]:
+        if bucket not in self._cache:
+            self._cache[bucket] = dict(self.table.get(bucket) or {})
+        return self._cache[bucket]
+
+    def flush(self) -> None:
+        for bucket in self._dirty:
+            self.table[bucket] = self._cache[bucket]
+        self._dirty.clear()
+        self._cache.clear()
+
+
+class _Bucket:
+    def __init__(self, owner: TableBuckets, bucket: str) -> None:
+        self.owner, self.bucket = owner, bucket
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.owner.load(self.bucket).get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.owner.load(self.bucket)[key] = value
+        self.owner._dirty.add(self.bucket)
+
+    def keys(self) -> Any:
+        return self.owner.load(self.bucket).keys()
+
+
+class _AllBuckets:
+    """Absence rules' view: entries are named ``<kind>|<key uri>`` and live in that key's bucket."""
+
+    def __init__(self, owner: TableBuckets) -> None:
+        self.owner = owner
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.owner.load(self._bucket(key)).get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        _Bucket(self.owner, self._bucket(key))[key] = value
+
+    @staticmethod
+    def _bucket(key: str) -> str:
+        # absence findings are kept together; key facts (last-use|<uri>, ...) in their key's bucket
+        return ABSENCE_BUCKET if key.startswith("finding|") else key.split("|", 1)[-1]
+
+    def keys(self) -> Any:
+        return [k for b in list(self.owner.table.keys()) for k in self.owner.load(b)]
+
+
+def _raw_topic(app: faust.App, topic: Topic) -> Any:
+    return app.topic(
+        topic.name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=topic.partitions,
+    )
+
+
+def make_app(
+    settings: Settings,
+    *,
+    inventory_path: str | None = None,
+    policy_path: str | None = None,
+    absence_seconds: float = 300.0,
+) -> faust.App:
+    bootstrap = resolve_bootstrap(settings)
+    topics = ensure_all_topics(settings, bootstrap)
+    by_principal = Topic(f"{settings.topic_prefix}kmo.events.by-principal.v1", settings.events_partitions)
+    from kmo.kafka import ensure_topics
+
+    ensure_topics(bootstrap, [by_principal])
+    session = settings.session_timeout_ms / 1000
+    app = faust.App(
+        f"{settings.topic_prefix}kmo-worker",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        topic_partitions=settings.events_partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        web_enabled=False,
+        broker_session_timeout=session,
+        broker_heartbeat_interval=max(0.3, session / 4),
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+        stream_buffer_maxsize=8192,
+        datadir=str(settings.home / "worker"),
+    )
+    policy = load_policy(policy_path or os.environ.get("KMO_POLICY"))
+    inventory = load_inventory(inventory_path or os.environ.get("KMO_INVENTORY"))
+    rules = load_rules()
+    key_table = app.Table("detect-by-key", default=None, partitions=settings.events_partitions, use_partitioner=True)
+    principal_table = app.Table(
+        "detect-by-principal", default=None, partitions=settings.events_partitions, use_partitioner=True
+    )
+    key_state, principal_state = TableBuckets(key_table), TableBuckets(principal_table)
+    key_engine = Engine(
+        rules,
+        policy=policy,
+        inventory=inventory,
+        scopes=frozenset({"event", "key", "absence"}),
+        state=lambda scope, bucket: key_state.store(bucket),
+    )
+    principal_engine = Engine(
+        rules,
+        policy=policy,
+        inventory=inventory,
+        scopes=frozenset({"principal"}),
+        state=lambda scope, bucket: principal_state.store(bucket),
+    )
+    events_in = _raw_topic(app, topics.events)
+    principal_in = _raw_topic(app, by_principal)
+    findings_out = _raw_topic(app, topics.findings)
+    dlq_out = _raw_topic(app, topics.dlq)
+
+    async def publish(findings: list[Finding]) -> None:
+        for finding in findings:
+            await findings_out.send(key=finding.uid.encode(), value=orjson.dumps(finding.to_ocsf()))
+
+    def decode_batch(batch: list[bytes]) -> tuple[list, list[tuple[bytes, str]]]:
+        good, bad = [], []
+        for raw in batch:
+            try:
+                good.append(decode(raw))
+            except DecodeError as exc:
+                bad.append((raw, exc.reason))
+        return good, bad
+
+    @app.agent(events_in)
+    async def detect_by_key(stream: Any) -> None:
+        async for batch in stream.take(1000, within=0.2):
+            events, bad = decode_batch(batch)
+            for raw, reason in bad:
+                await dlq_out.send(
+                    key=b"worker", value=raw, headers={"kmo-stage": b"stream", "kmo-reason": reason.encode()}
+                )
+            findings = key_engine.process(events)
+            key_state.flush()
+            await publish(findings)
+            for event in events:
+                await principal_in.send(key=(event.actor.principal or "unknown").encode(), value=encode(event))
+
+    @app.agent(principal_in)
+    async def detect_by_principal(stream: Any) -> None:
+        async for batch in stream.take(1000, within=0.2):
+            events, _ = decode_batch(batch)  # produced by detect_by_key from decoded events
+            findings = principal_engine.process(events)
+            principal_state.flush()
+            await publish(findings)
+
+    @app.timer(interval=absence_seconds)
+    async def absences() -> None:
+        findings = key_engine.absences(datetime.now(UTC))
+        key_state.flush()
+        await publish(findings)
+
+    app.kmo_engines = (key_engine, principal_engine)  # type: ignore[attr-defined]  # for rule-error reporting
+    return app
+
+
+def run_worker(
+    settings: Settings, *, inventory: str | None = None, policy: str | None = None, loglevel: str = "warn"
+) -> None:
+    """Run the worker until SIGTERM/SIGINT (Faust handles both with a clean shutdown)."""
+    app = make_app(settings, inventory_path=inventory, policy_path=policy,
+                   absence_seconds=float(os.environ.get("KMO_ABSENCE_SECONDS", "300")))
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
