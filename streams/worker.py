@@ -168,6 +168,17 @@ def make_app(
     async def publish(findings: list[Finding]) -> None:
         for finding in findings:
             await findings_out.send(key=finding.uid.encode(), value=orjson.dumps(finding.to_ocsf()))
+        for engine in (key_engine, principal_engine):
+            # a rule that raised: reported on the dead-letter topic (rule id, event uid, error; no payload)
+            for error in engine.errors:
+                meta = {
+                    "kmo-stage": b"rule",
+                    "kmo-source": error.rule_id.encode(),
+                    "kmo-origin": error.event_uid.encode(),
+                    "kmo-reason": error.error[:2000].encode(),
+                }
+                await dlq_out.send(key=error.rule_id.encode(), value=b"", headers=meta)
+            engine.errors.clear()
 
     def decode_batch(batch: list[bytes]) -> tuple[list, list[tuple[bytes, str]]]:
         good, bad = [], []
@@ -214,7 +225,11 @@ def run_worker(
     settings: Settings, *, inventory: str | None = None, policy: str | None = None, loglevel: str = "warn"
 ) -> None:
     """Run the worker until SIGTERM/SIGINT (Faust handles both with a clean shutdown)."""
-    app = make_app(settings, inventory_path=inventory, policy_path=policy,
-                   absence_seconds=float(os.environ.get("KMO_ABSENCE_SECONDS", "300")))
+    app = make_app(
+        settings,
+        inventory_path=inventory,
+        policy_path=policy,
+        absence_seconds=float(os.environ.get("KMO_ABSENCE_SECONDS", "300")),
+    )
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -10,11 +10,11 @@ from typing import Any
 from ingest.schema import KeyEvent, KeyOp
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
-from streams.rules.helpers import policy_doc, principal
+from streams.rules.helpers import key_account, policy_doc, principal
 
 RULE = Rule(
     id="aws_kms.key_policy_public",
-    title="KMS key policy allows everyone",
+    title="KMS key policy allows everyone or an outside account",
     severity=Severity.HIGH,
     category=Category.POLICY_VIOLATION,
     action=Action.REVIEW_POLICY,
@@ -36,6 +36,23 @@ def _wildcard(principal_field: Any) -> bool:
     return False
 
 
+def _outside(principal_field: Any, own: str | None, allowed: tuple[str, ...]) -> list[str]:
+    """Account ids named in a statement's principal that are neither the key's nor allowed."""
+    aws = principal_field.get("AWS") if isinstance(principal_field, dict) else None
+    names = aws if isinstance(aws, list) else [aws]
+    accounts = []
+    for name in names:
+        if isinstance(name, str):
+            acct = (
+                name
+                if name.isdigit()
+                else (name.split(":")[4] if name.startswith("arn:") and name.count(":") >= 5 else "")
+            )
+            if acct and acct != own and acct not in allowed:
+                accounts.append(acct)
+    return accounts
+
+
 def match(event: KeyEvent, ctx: Context) -> Hit | None:
     doc = policy_doc(event)
     if not event.success or doc is None:
@@ -50,13 +67,23 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         and _wildcard(s.get("Principal"))
         and not s.get("Condition")
     ]
-    if not open_statements:
+    own = key_account(event)
+    outside = sorted(
+        {
+            account
+            for s in statements
+            if isinstance(s, dict) and s.get("Effect") == "Allow"
+            for account in _outside(s.get("Principal"), own, ctx.policy.allowed_accounts)
+        }
+    )
+    if not open_statements and not outside:
         return None
     key = event.key.uri if event.key else "-"
+    who = "everyone" if open_statements else f"account(s) {', '.join(outside)}"
     return Hit(
         dedup=key,
-        message=f"{principal(event)} set a key policy on {key} that allows everyone",
-        details={"statements": open_statements},
+        message=f"{principal(event)} set a key policy on {key} that allows {who}",
+        details={"statements": open_statements, "outside_accounts": outside},
     )
 
 
@@ -81,5 +108,18 @@ CASES = (
             ),
         ),
         False,
+    ),
+    Case(
+        "policy naming another account",
+        (
+            step(
+                "cloudtrail/decrypt_assumed_role.json",
+                {
+                    "eventName": "PutKeyPolicy",
+                    "requestParameters.policy": '{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"kms:Decrypt"}]}',
+                },
+            ),
+        ),
+        True,
     ),
 )

@@ -1,0 +1,77 @@
+"""A principal using a key with encryption-context keys it has never used with that key.
+
+Applications bind ciphertext to a fixed context shape (``{"service", "tenant"}``); a new shape from
+the same principal means a different code path, or someone else holding its credentials and
+calling the API by hand. Only context *keys* are compared; values never leave the log.
+"""
+
+from datetime import timedelta
+
+from ingest.schema import KeyEvent, KeyOp
+from streams.findings import Action, AnalyticType, Category, Severity
+from streams.rules.base import Case, Context, Hit, Rule, step
+from streams.rules.helpers import principal
+
+MIN_HISTORY = 20
+
+RULE = Rule(
+    id="any.new_encryption_context",
+    title="New encryption-context keys for a principal and key",
+    severity=Severity.LOW,
+    category=Category.ANOMALOUS_USAGE,
+    action=Action.INVESTIGATE,
+    ops=frozenset({KeyOp.ENCRYPT, KeyOp.DECRYPT, KeyOp.GENERATE_DATA_KEY, KeyOp.REENCRYPT}),
+    scope="key",
+    attack=("T1078",),
+    runbook="Compare with the application's code; if no deployment explains it, treat the principal's credentials as stolen.",
+    false_positives="Application releases that change the context they bind.",
+    covers=("gap:encryption-context",),
+    dedup_seconds=86400,
+    analytic=AnalyticType.STATISTICAL,
+)
+
+
+def match(event: KeyEvent, ctx: Context) -> Hit | None:
+    if not event.success or event.key is None or not event.context_keys:
+        return None
+    name = f"ctx|{event.key.uri}|{principal(event)}"
+    shape = ",".join(event.context_keys)
+    state = ctx.state.get(name) or {"first": event.time.timestamp(), "shapes": [], "n": 0}
+    known = shape in state["shapes"]
+    shapes = state["shapes"] if known or len(state["shapes"]) >= 50 else [*state["shapes"], shape]
+    ctx.state[name] = {"first": min(state["first"], event.time.timestamp()), "shapes": shapes, "n": state["n"] + 1}
+    learning = timedelta(days=ctx.policy.new_principal_learning_days).total_seconds()
+    # established = learned for the learning period AND seen often enough to have a shape
+    if known or state["n"] < MIN_HISTORY or event.time.timestamp() - state["first"] < learning:
+        return None
+    return Hit(
+        dedup=f"{event.key.uri}|{principal(event)}|{shape}",
+        message=f"{principal(event)} used {event.key.uri} with new context keys [{shape}]",
+        details={"context_keys": shape},
+    )
+
+
+_HISTORY = step(
+    "cloudtrail/decrypt_assumed_role.json", {"eventID": "a{i}", "eventTime": "2026-11-01T10:{i:02d}:00Z"}, repeat=20
+)
+_NEW = {"eventID": "b", "eventTime": "2026-11-08T10:00:00Z", "requestParameters.encryptionContext": {"bucket": "x"}}
+CASES = (
+    Case(
+        "new context shape after a week of history",
+        (_HISTORY, step("cloudtrail/decrypt_assumed_role.json", _NEW)),
+        True,
+    ),
+    Case(
+        "same shape",
+        (_HISTORY, step("cloudtrail/decrypt_assumed_role.json", {"eventID": "b", "eventTime": "2026-11-08T10:00:00Z"})),
+        False,
+    ),
+    Case(
+        "too little history",
+        (
+            step("cloudtrail/decrypt_assumed_role.json", {"eventID": "a", "eventTime": "2026-11-01T10:00:00Z"}),
+            step("cloudtrail/decrypt_assumed_role.json", _NEW),
+        ),
+        False,
+    ),
+)
