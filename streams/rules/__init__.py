@@ -41,6 +41,8 @@ from streams.rules import (
     gcp_kms_key_granted_to_storage_agent,
     pkcs11_failed_login_burst,
     pkcs11_object_shared,
+    pkcs11_user_change,
+    vault_acl_policy_changed,
     vault_root_token_use,
     vault_transit_key_made_exportable,
 )
@@ -78,6 +80,8 @@ _ALL: tuple[ModuleType, ...] = (
     gcp_kms_key_granted_to_storage_agent,
     pkcs11_failed_login_burst,
     pkcs11_object_shared,
+    pkcs11_user_change,
+    vault_acl_policy_changed,
     vault_root_token_use,
     vault_transit_key_made_exportable,
 )

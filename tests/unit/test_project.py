@@ -70,7 +70,7 @@ def test_compose_runs_only_kmo_commands_that_exist() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     kmo_services = {n: s for n, s in doc["services"].items() if s.get("image", "").startswith("kmo")}
-    assert {"collector", "sink"} <= set(kmo_services)
+    assert {"collector", "sink", "worker"} <= set(kmo_services)
     for name, service in kmo_services.items():
         argv = [a.replace("${KMO_CLOUDTRAIL_S3:-", "").rstrip("}") for a in service["command"]]
         assert argv[0] in commands, f"{name} runs `kmo {argv[0]}`, which does not exist"
