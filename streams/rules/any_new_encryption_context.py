@@ -10,7 +10,7 @@ from datetime import timedelta
 from ingest.schema import KeyEvent, KeyOp
 from streams.findings import Action, AnalyticType, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
-from streams.rules.helpers import principal
+from streams.rules.helpers import learn, principal
 
 MIN_HISTORY = 20
 
@@ -36,13 +36,10 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         return None
     name = f"ctx|{event.key.uri}|{principal(event)}"
     shape = ",".join(event.context_keys)
-    state = ctx.state.get(name) or {"first": event.time.timestamp(), "shapes": [], "n": 0}
-    known = shape in state["shapes"]
-    shapes = state["shapes"] if known or len(state["shapes"]) >= 50 else [*state["shapes"], shape]
-    ctx.state[name] = {"first": min(state["first"], event.time.timestamp()), "shapes": shapes, "n": state["n"] + 1}
+    known, seen, first = learn(ctx.state, name, shape, event)
     learning = timedelta(days=ctx.policy.new_principal_learning_days).total_seconds()
-    # established = learned for the learning period AND seen often enough to have a shape
-    if known or state["n"] < MIN_HISTORY or event.time.timestamp() - state["first"] < learning:
+    # established = seen often enough, over the learning period, to have a known set
+    if known or seen < MIN_HISTORY or event.time.timestamp() - first < learning:
         return None
     return Hit(
         dedup=f"{event.key.uri}|{principal(event)}|{shape}",

@@ -10,7 +10,7 @@ from datetime import timedelta
 from ingest.schema import KeyEvent
 from streams.findings import Action, AnalyticType, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
-from streams.rules.helpers import is_service, principal
+from streams.rules.helpers import is_service, learn, principal
 
 MIN_HISTORY = 20  # calls seen before a principal's networks count as known
 
@@ -42,12 +42,10 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         return None
     net = network(event.src_ip)
     name = f"nets|{principal(event)}"
-    state = ctx.state.get(name) or {"first": event.time.timestamp(), "nets": [], "n": 0}
-    known = net in state["nets"]
-    nets = state["nets"] if known or len(state["nets"]) >= 200 else [*state["nets"], net]
-    ctx.state[name] = {"first": min(state["first"], event.time.timestamp()), "nets": nets, "n": state["n"] + 1}
+    known, seen, first = learn(ctx.state, name, net, event)
     learning = timedelta(days=ctx.policy.new_principal_learning_days).total_seconds()
-    if known or state["n"] < MIN_HISTORY or event.time.timestamp() - state["first"] < learning:
+    # established = seen often enough, over the learning period, to have a known set
+    if known or seen < MIN_HISTORY or event.time.timestamp() - first < learning:
         return None
     return Hit(
         dedup=f"{principal(event)}|{net}",

@@ -65,6 +65,17 @@ def window_count(
     return state["n"], len(state["m"])
 
 
+def learn(store: StateStore, name: str, member: str, event: KeyEvent, cap: int = 200) -> tuple[bool, int, float]:
+    """Remember ``member`` in the learned set ``name``; return (was it known, events seen before this
+    one, event time of the first). First-seen rules fire on an unknown member only once the set is
+    established: enough history, over enough (event) time."""
+    state = store.get(name) or {"first": event.time.timestamp(), "members": [], "n": 0}
+    known = member in state["members"]
+    members = state["members"] if known or len(state["members"]) >= cap else [*state["members"], member]
+    store[name] = {"first": min(state["first"], event.time.timestamp()), "members": members, "n": state["n"] + 1}
+    return known, state["n"], state["first"]
+
+
 def policy_doc(event: KeyEvent) -> dict[str, Any] | None:
     raw = event.details.get("policy")
     if isinstance(raw, dict):

@@ -68,8 +68,12 @@ def test_azure_native_audit_event(corpus: Path) -> None:
 
 
 def test_cloudhsm_documentation_samples(corpus: Path) -> None:
-    events, skipped, dead = run("aws.cloudhsm", corpus / "aws_cloudhsm_audit_awsdocs_examples.log")
-    assert (len(events), skipped, dead) == (30, 0, 0)
+    parsed = parse_file("aws.cloudhsm", corpus / "aws_cloudhsm_audit_awsdocs_examples.log")
+    events = parsed.events
+    assert parsed.counts == (30, 0, 0)
+    # the documentation excerpts come from several HSMs and dates, so their sequence numbers jump:
+    # every jump is reported (SOURCES.md: artefacts of the excerpting, not tampering)
+    assert len(parsed.gaps) == 12 and all(g.op.value == "audit_gap" for g in parsed.gaps)
     ops = Counter(e.operation for e in events)
     assert ops["CN_LOGIN"] == 7 and ops["CN_DESTROY_OBJECT"] == 2 and ops["CN_EXTRACT_MASKED_OBJECT_USER"] == 2
     failures = sorted((e.operation, e.error_code) for e in events if not e.success)
