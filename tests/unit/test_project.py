@@ -83,3 +83,17 @@ def test_readme_holds_the_two_commands_and_ci_calls_the_test_one() -> None:
     readme = (REPO / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
     assert "make test" in (REPO / ".ci/run").read_text()
+
+
+def test_every_package_is_listed_for_the_wheel() -> None:
+    """Editable installs find any package on disk; a real wheel (the Docker image) ships only those
+    listed in pyproject.toml. A package missing from the list works in tests and breaks in production."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(p.parent.relative_to(REPO).parts)
+        for top in ("kmo", "ingest", "streams", "analytics", "actions", "sql")
+        for p in (REPO / top).rglob("__init__.py")
+    }
+    assert on_disk <= listed, f"add to [tool.setuptools] packages: {sorted(on_disk - listed)}"
