@@ -25,7 +25,9 @@ from ingest.collect import collect
 from kmo.demo.cloudtrail_files import render_files, write_files
 from kmo.demo.estate import Estate
 from kmo.demo.other_sources import generate_all
+from kmo.demo.stream_check import compare, run_worker_until_caught_up
 from kmo.settings import ConfigError, Settings
+from kmo.topics import Topics
 from streams.broker.embedded import EmbeddedKafka
 
 MARKER = "DEMO_HOME"
@@ -99,7 +101,7 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
     _reset(settings)
     out = settings.home / "demo"
 
-    _say(f"[1/5] building a synthetic estate (seed {seed}, {days} days)")
+    _say(f"[1/7] building a synthetic estate (seed {seed}, {days} days)")
     estate = Estate(seed=seed, days=days)
     records = estate.generate()
     files = render_files(records)
@@ -118,15 +120,15 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
 
     broker = None
     if settings.kafka_bootstrap:
-        _say(f"[2/5] using Kafka at {settings.kafka_bootstrap} (topics prefixed {settings.topic_prefix!r})")
+        _say(f"[2/7] using Kafka at {settings.kafka_bootstrap} (topics prefixed {settings.topic_prefix!r})")
     else:
-        _say("[2/5] starting the embedded Apache Kafka broker")
+        _say("[2/7] starting the embedded Apache Kafka broker")
         broker = EmbeddedKafka(settings)
         t = time.monotonic()
         bootstrap = broker.start()
         _say(f"      ready at {bootstrap} in {time.monotonic() - t:.1f}s")
     try:
-        _say("[3/5] kmo ingest: every source")
+        _say("[3/7] kmo ingest: every source")
         for source, directory in [("aws.cloudtrail", "cloudtrail"), *((o.source, o.directory) for o in others)]:
             summary = collect(settings, source, [str(out / directory)])
             _say(
@@ -134,7 +136,7 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
                 f"events (+{summary.derived_events} derived), {summary.skipped} skipped, "
                 f"{summary.dead_lettered} dead-lettered in {summary.seconds:.1f}s"
             )
-        _say("[4/5] kmo sink (until caught up)")
+        _say("[4/7] kmo sink (until caught up)")
         sink = WarehouseSink(settings)
         try:
             stats = sink.run(until_idle=2.0)
@@ -144,11 +146,12 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
             f"      {stats.inserted} events written to {settings.warehouse} in {stats.batches} batches "
             f"({stats.duplicates} duplicates ignored)"
         )
-    finally:
-        if broker is not None and not keep_broker:
+    except BaseException:
+        if broker is not None:
             broker.stop()
+        raise
 
-    _say("[5/6] kmo detect over the same files (the rules the stream worker runs)")
+    _say("[5/7] kmo detect over the same files (no broker)")
     t = time.monotonic()
     result, scored = detect_demo(out, others)
     _say(
@@ -159,7 +162,19 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
     (out / "findings.jsonl").write_text("".join(orjson.dumps(f.to_ocsf()).decode() + "\n" for f in result.findings))
     (out / "detection-score.json").write_text(json.dumps(scored.as_dict(), indent=2))
 
-    _say("[6/6] what landed")
+    if broker is not None or settings.kafka_bootstrap:
+        _say("[6/7] kmo worker (Faust) over the same events in Kafka, until caught up")
+        stream, seconds = run_worker_until_caught_up(settings, out / "inventory.json")
+        same, extra, missing = compare(stream, result.findings)
+        _say(
+            f"      {len(stream)} findings on {Topics.for_settings(settings).findings.name} in {seconds:.0f}s; "
+            f"{same} identical to kmo detect's, {extra} only in the stream, {missing} only in replay "
+            "(absence findings aside)"
+        )
+    if broker is not None and not keep_broker:
+        broker.stop()
+
+    _say("[7/7] what landed")
     landed = run_query(
         settings,
         "SELECT count(*) AS events, count(DISTINCT key_uri) AS keys, "
