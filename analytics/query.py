@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ class QueryError(RuntimeError):
     """The query failed; the message is DuckDB's (or the refusal's) reason."""
 
 
-def sink_socket(settings: Settings):  # -> Path
+def sink_socket(settings: Settings) -> Path:
     return settings.home / "sink.sock"
 
 

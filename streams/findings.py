@@ -90,7 +90,7 @@ class Finding:
         for key in other.keys:
             if key not in self.keys:
                 self.keys.append(key)
-        self.message = other.message if other.count >= 1 else self.message
+        self.message = other.message  # the newest description of what is going on
         self.details.update(other.details)
 
     def to_ocsf(self) -> dict[str, Any]:

@@ -217,7 +217,6 @@ def make_app(
         key_state.flush()
         await publish(findings)
 
-    app.kmo_engines = (key_engine, principal_engine)  # type: ignore[attr-defined]  # for rule-error reporting
     return app
 
 

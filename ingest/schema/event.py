@@ -25,7 +25,7 @@ import orjson
 
 from ingest.schema.keyops import KeyOp
 from ingest.schema.keyref import KeyRef, Provider
-from ingest.schema.ocsf import OCSF_VERSION, EventClass, SeverityId, StatusId, type_uid
+from ingest.schema.ocsf import OCSF_VERSION, SeverityId, StatusId, type_uid
 from ingest.schema.timestamps import format_timestamp, parse_timestamp
 
 PRODUCT = {"name": "kmo", "vendor_name": "kmo project"}
@@ -80,10 +80,6 @@ class KeyEvent:
         if self.key is not None:
             return self.key.uri.encode()
         return f"{self.provider}:{self.account or '-'}:{self.region or '-'}".encode()
-
-    @property
-    def event_class(self) -> EventClass:
-        return self.op.event_class
 
     def to_ocsf(self) -> dict[str, Any]:
         """The OCSF wire form (a JSON-ready dict)."""
