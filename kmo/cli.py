@@ -190,6 +190,41 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return follow_alerts(settings, follow=args.follow, min_severity=args.min_severity, as_json=args.json)
 
 
+def cmd_verify_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+
+    path = Path(args.file) if args.file else settings.home / "actions" / "audit.jsonl"
+    if not path.exists():
+        print(f"kmo: no audit log at {path}", file=sys.stderr)
+        return 1
+    problems = AuditLog(path).verify()
+    for problem in problems:
+        print(f"{path}:{problem.line}: {problem.reason}")
+    print(f"{path}: {'intact' if not problems else f'{len(problems)} problem(s)'}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_verify_certificate(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from actions.certificate import public_signer, verify
+
+    try:
+        cert = orjson.loads(Path(args.file).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"kmo: cannot read certificate {args.file}: {exc}", file=sys.stderr)
+        return 2
+    trusted = args.signer or (public_signer(settings.home) if (settings.home / "keys").exists() else None)
+    problems = verify(cert, trusted)
+    for problem in problems:
+        print(f"{args.file}: {problem}")
+    if not problems:
+        print(f"{args.file}: valid, signed by {'kmo' if trusted else 'the embedded key (origin not checked)'}")
+    return 1 if problems else 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from kmo.demo.run import run_demo
 
@@ -255,6 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-severity", choices=["informational", "low", "medium", "high", "critical"], default="low")
     p.add_argument("--json", action="store_true", help="OCSF JSON lines instead of a table")
     p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("verify-audit", help="check the orchestrator audit log's hash chain")
+    p.add_argument("file", nargs="?", help="audit log (default: $KMO_HOME/actions/audit.jsonl)")
+    p.set_defaults(func=cmd_verify_audit)
+
+    p = sub.add_parser("verify-certificate", help="check a destruction certificate's hash and signature")
+    p.add_argument("file")
+    p.add_argument("--signer", help="the base64 Ed25519 public key to trust (default: this KMO_HOME's)")
+    p.set_defaults(func=cmd_verify_certificate)
 
     p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
     p.add_argument("--seed", type=int, default=7)

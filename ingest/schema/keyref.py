@@ -12,6 +12,7 @@ gcp-kms        ``projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>``
 azure-keyvault ``https://<vault>.vault.azure.net/keys/<name>``
 vault          ``vault:<mount>/keys/<name>`` (transit or another engine's mount)
 hsm            RFC 7512 ``pkcs11:token=<token>;object=<label>`` (or ``;id=<%hex>``)
+local          ``local:<name>`` (kmo's software keystore)
 ============== ===================================================================
 
 Versions are never part of the uri: a key keeps one identity across rotations and the version
@@ -34,6 +35,7 @@ class Provider(StrEnum):
     AZURE_KEYVAULT = "azure-keyvault"
     VAULT = "vault"
     HSM = "hsm"
+    LOCAL = "local"  # kmo's own software keystore (development, systems without a KMS)
 
 
 class KeyRefError(ValueError):

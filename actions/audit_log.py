@@ -1,0 +1,83 @@
+"""The orchestrator's own audit trail: every operation, request and result, hash-chained.
+
+Each entry carries the SHA-256 of its predecessor and its own hash over a canonical form of
+everything else, so an edited, removed, inserted or reordered entry breaks the chain from that
+point on (``kmo verify-audit``). Entries hold identifiers and outcomes, never key material or
+secrets. The file is 0600 and appended with fsync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingest.schema import format_timestamp
+
+GENESIS = "0" * 64
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps({k: v for k, v in entry.items() if k != "hash"}, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    line: int
+    reason: str
+
+
+class AuditLog:
+    """Append-only, hash-chained JSON lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _tail(self) -> tuple[int, str]:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return 0, GENESIS
+        with self.path.open("rb") as fh:
+            fh.seek(max(0, self.path.stat().st_size - 65536))
+            last = fh.read().splitlines()[-1]
+        entry = json.loads(last)
+        return entry["seq"], entry["hash"]
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        seq, prev = self._tail()
+        entry = {"seq": seq + 1, "time": format_timestamp(datetime.now(UTC)), "prev": prev, **record}
+        entry["hash"] = hashlib.sha256(_canonical(entry)).hexdigest()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as fh:
+            fh.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return entry
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def verify(self) -> list[ChainProblem]:
+        """Every break in the chain: an empty list means intact."""
+        problems = []
+        prev, expected_seq = GENESIS, 1
+        for n, line in enumerate(self.path.read_text().splitlines() if self.path.exists() else [], start=1):
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                problems.append(ChainProblem(n, "not JSON"))
+                continue
+            if entry.get("seq") != expected_seq:
+                problems.append(ChainProblem(n, f"sequence {entry.get('seq')} where {expected_seq} was expected"))
+            if entry.get("prev") != prev:
+                problems.append(ChainProblem(n, "does not follow the previous entry (removed, inserted or reordered)"))
+            if hashlib.sha256(_canonical(entry)).hexdigest() != entry.get("hash"):
+                problems.append(ChainProblem(n, "content does not match its hash (edited)"))
+            prev, expected_seq = entry.get("hash", ""), (entry.get("seq") or expected_seq) + 1
+        return problems

@@ -1,0 +1,1 @@
+"""Key manager adapters: one module per system, one contract (:mod:`actions.backends.base`)."""

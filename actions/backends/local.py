@@ -1,0 +1,284 @@
+"""kmo's own software keystore, for development and for systems without a KMS.
+
+* Key material comes from the operating system's CSPRNG (``secrets``/``os.urandom``) or, for key
+  pairs, ``cryptography``'s generators (which use it too).
+* Every version's material is encrypted at rest with AES-256-GCM under a master key, bound (AAD) to
+  the key's name and version, so a version file cannot be swapped for another's.
+* Files are 0600 in a 0700 directory, written atomically (temp file + rename), never in place.
+* Destroyed keys keep a tombstone (name, versions, when) and no material.
+
+Not thread-safe; one orchestrator process per keystore directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from actions.backends.base import (
+    ALGORITHMS,
+    BackendError,
+    Capability,
+    InvalidKeyState,
+    KeyInfo,
+    KeyNotFound,
+    KeySpec,
+    KeyState,
+    Unsupported,
+    check_transition,
+)
+from ingest.schema import KeyRef, Provider, format_timestamp, parse_timestamp
+
+_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+GENERATION = {
+    "entropy_source": "os.urandom (kernel CSPRNG)",
+    "module": "pyca/cryptography (OpenSSL)",
+    "fips_validation": "not FIPS-validated as configured",
+}
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _material(algorithm: str) -> bytes:
+    family, size = ALGORITHMS[algorithm]
+    if family == "aes":
+        return secrets.token_bytes(size // 8)
+    if family == "rsa":
+        key: Any = rsa.generate_private_key(public_exponent=65537, key_size=size)
+    elif family == "ec":
+        key = ec.generate_private_key(ec.SECP256R1() if size == 256 else ec.SECP384R1())
+    else:
+        key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+class LocalKeystore:
+    """The ``local`` backend: a directory of encrypted, versioned key files."""
+
+    system: ClassVar[Provider] = Provider.LOCAL
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    algorithms: ClassVar[frozenset[str]] = frozenset(ALGORITHMS)
+
+    def __init__(self, directory: Path, *, rollback_window: timedelta = timedelta(days=7)) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.dir, 0o700)
+        self.rollback_window = rollback_window
+        master = self.dir / "master.key"
+        if not master.exists():
+            _write_private(master, secrets.token_bytes(32))
+        self._aead = AESGCM(master.read_bytes())
+
+    # -- storage -----------------------------------------------------------------------------
+    def _path(self, name: str) -> Path:
+        if not name or not set(name) <= _NAME_OK or name.startswith("."):
+            raise KeyNotFound("local", "lookup", name, "key names use letters, digits, '-', '_' and '.' only")
+        return self.dir / f"{name}.json"
+
+    def _load(self, name: str) -> dict[str, Any]:
+        path = self._path(name)
+        if not path.exists():
+            raise KeyNotFound("local", "lookup", name, "no such key")
+        return json.loads(path.read_text())
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        _write_private(self._path(doc["name"]), json.dumps(doc, sort_keys=True).encode())
+
+    def _seal(self, name: str, version: int, material: bytes) -> dict[str, str]:
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, material, f"{name}|{version}".encode())
+        return {"nonce": base64.b64encode(nonce).decode(), "sealed": base64.b64encode(sealed).decode()}
+
+    def _unseal(self, name: str, version: int, blob: dict[str, str]) -> bytes:
+        try:
+            nonce, sealed = base64.b64decode(blob["nonce"]), base64.b64decode(blob["sealed"])
+            return self._aead.decrypt(nonce, sealed, f"{name}|{version}".encode())
+        except InvalidTag:
+            raise BackendError(
+                "local", "unseal", name, f"version {version} failed authentication (tampered?)"
+            ) from None
+
+    def _info(self, doc: dict[str, Any]) -> KeyInfo:
+        _, size = ALGORITHMS.get(doc["algorithm"], ("", None))
+        return KeyInfo(
+            ref=KeyRef(Provider.LOCAL, f"local:{doc['name']}"),
+            key_type=doc["key_type"],
+            algorithm=doc["algorithm"],
+            key_size=size,
+            created_at=parse_timestamp(doc["created_at"]),
+            version=doc["primary"],
+            state=KeyState(doc["state"]),
+            destroy_at=parse_timestamp(doc["destroy_at"]) if doc.get("destroy_at") else None,
+            versions=[v["version"] for v in doc["versions"]],
+            labels=doc.get("labels", {}),
+        )
+
+    def _transition(self, doc: dict[str, Any], target: KeyState) -> None:
+        check_transition("local", doc["name"], KeyState(doc["state"]), target)
+        doc["state"] = str(target)
+
+    # -- contract ------------------------------------------------------------------------------
+    def describe(self, name: str) -> KeyInfo:
+        return self._info(self._load(name))
+
+    def list_keys(self) -> list[KeyInfo]:
+        return [self._info(json.loads(p.read_text())) for p in sorted(self.dir.glob("*.json"))]
+
+    def generate(self, spec: KeySpec) -> KeyInfo:
+        if spec.algorithm not in self.algorithms:
+            raise Unsupported("local", "generate", spec.name, f"algorithm {spec.algorithm} is not available")
+        if self._path(spec.name).exists():
+            existing = self.describe(spec.name)
+            if existing.algorithm == spec.algorithm and existing.state is not KeyState.DESTROYED:
+                return existing  # idempotent: the key already exists as asked
+            raise InvalidKeyState("local", "generate", spec.name, "a different key with this name exists")
+        now = format_timestamp(datetime.now(UTC))
+        doc = {
+            "name": spec.name,
+            "key_type": spec.key_type,
+            "algorithm": spec.algorithm,
+            "created_at": now,
+            "state": str(KeyState.PRE_ACTIVATION if spec.pre_activation else KeyState.ACTIVE),
+            "primary": 1,
+            "versions": [{"version": 1, "created_at": now, **self._seal(spec.name, 1, _material(spec.algorithm))}],
+            "labels": dict(spec.labels),
+            "generation": GENERATION,
+        }
+        self._save(doc)
+        return self._info(doc)
+
+    def activate(self, name: str) -> KeyInfo:
+        doc = self._load(name)
+        self._transition(doc, KeyState.ACTIVE)
+        self._save(doc)
+        return self._info(doc)
+
+    def rotate(self, name: str) -> KeyInfo:
+        """A new version becomes primary; earlier versions stay available for decryption."""
+        doc = self._load(name)
+        if KeyState(doc["state"]) is not KeyState.ACTIVE:
+            raise InvalidKeyState("local", "rotate", name, f"only active keys rotate (this one is {doc['state']})")
+        version = max(v["version"] for v in doc["versions"]) + 1
+        now = format_timestamp(datetime.now(UTC))
+        doc["versions"].append(
+            {"version": version, "created_at": now, **self._seal(name, version, _material(doc["algorithm"]))}
+        )
+        doc["previous_primary"], doc["primary"], doc["rotated_at"] = doc["primary"], version, now
+        self._save(doc)
+        return self._info(doc)
+
+    def rollback(self, name: str, to_version: int) -> KeyInfo:
+        """Make an earlier version primary again, within the rollback window after a rotation."""
+        doc = self._load(name)
+        if to_version not in [v["version"] for v in doc["versions"]]:
+            raise KeyNotFound("local", "rollback", name, f"no version {to_version}")
+        rotated = parse_timestamp(doc["rotated_at"]) if doc.get("rotated_at") else None
+        if rotated is None or datetime.now(UTC) - rotated > self.rollback_window:
+            raise InvalidKeyState("local", "rollback", name, f"the rollback window ({self.rollback_window}) has passed")
+        doc["primary"] = to_version
+        self._save(doc)
+        return self._info(doc)
+
+    def disable(self, name: str) -> KeyInfo:
+        doc = self._load(name)
+        if KeyState(doc["state"]) is not KeyState.SUSPENDED:
+            self._transition(doc, KeyState.SUSPENDED)
+            self._save(doc)
+        return self._info(doc)
+
+    def enable(self, name: str) -> KeyInfo:
+        doc = self._load(name)
+        if doc.get("destroy_at"):
+            raise InvalidKeyState("local", "enable", name, "cancel the scheduled destruction first")
+        if KeyState(doc["state"]) is not KeyState.ACTIVE:
+            self._transition(doc, KeyState.ACTIVE)
+            self._save(doc)
+        return self._info(doc)
+
+    def schedule_destroy(self, name: str, pending: timedelta) -> KeyInfo:
+        """Deactivate and set the destruction time (kmo's own soak period: this store has none)."""
+        doc = self._load(name)
+        if doc.get("destroy_at"):
+            return self._info(doc)  # idempotent: keep the existing schedule
+        if KeyState(doc["state"]) is not KeyState.DEACTIVATED:
+            self._transition(doc, KeyState.DEACTIVATED)
+        doc["destroy_at"] = format_timestamp(datetime.now(UTC) + pending)
+        self._save(doc)
+        return self._info(doc)
+
+    def cancel_destroy(self, name: str) -> KeyInfo:
+        doc = self._load(name)
+        if KeyState(doc["state"]) is KeyState.DESTROYED:
+            raise InvalidKeyState("local", "cancel_destroy", name, "already destroyed")
+        doc.pop("destroy_at", None)
+        self._save(doc)
+        return self._info(doc)
+
+    def destroy(self, name: str, *, now: datetime | None = None) -> KeyInfo:
+        """Erase every version's material once the scheduled time has come; keep a tombstone."""
+        doc = self._load(name)
+        if KeyState(doc["state"]) is KeyState.DESTROYED:
+            return self._info(doc)
+        due = parse_timestamp(doc["destroy_at"]) if doc.get("destroy_at") else None
+        if due is None or (now or datetime.now(UTC)) < due:
+            raise InvalidKeyState(
+                "local", "destroy", name, "destruction is not scheduled, or its pending window has not ended"
+            )
+        self._transition(doc, KeyState.DESTROYED)
+        for version in doc["versions"]:
+            version.pop("nonce", None)
+            version.pop("sealed", None)
+        doc["destroyed_at"] = format_timestamp(datetime.now(UTC))
+        self._save(doc)
+        return self._info(doc)
+
+    # -- data plane (AES keys), for applications and for proving rotations keep decrypting ------------
+    def encrypt(self, name: str, plaintext: bytes, context: bytes = b"") -> bytes:
+        doc = self._load(name)
+        if KeyState(doc["state"]) is not KeyState.ACTIVE or doc["algorithm"] != "AES-256":
+            raise InvalidKeyState("local", "encrypt", name, "encryption needs an active AES-256 key")
+        version = doc["primary"]
+        blob = next(v for v in doc["versions"] if v["version"] == version)
+        nonce = secrets.token_bytes(12)
+        body = AESGCM(self._unseal(name, version, blob)).encrypt(nonce, plaintext, context)
+        return b"kmo:v%d:" % version + base64.b64encode(nonce + body)
+
+    def decrypt(self, name: str, ciphertext: bytes, context: bytes = b"") -> bytes:
+        doc = self._load(name)
+        if KeyState(doc["state"]) in (KeyState.DESTROYED, KeyState.PRE_ACTIVATION) or doc.get("destroy_at"):
+            raise InvalidKeyState("local", "decrypt", name, f"a {doc['state']} key does not decrypt")
+        head, _, body = ciphertext.partition(b":v")[2].partition(b":")
+        version = int(head)
+        blob = next((v for v in doc["versions"] if v["version"] == version), None)
+        if blob is None or "sealed" not in blob:
+            raise KeyNotFound("local", "decrypt", name, f"version {version} is gone")
+        raw = base64.b64decode(body)
+        try:
+            return AESGCM(self._unseal(name, version, blob)).decrypt(raw[:12], raw[12:], context)
+        except InvalidTag:
+            raise BackendError("local", "decrypt", name, "ciphertext or context failed authentication") from None
