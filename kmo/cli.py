@@ -225,6 +225,40 @@ def cmd_verify_certificate(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if problems else 0
 
 
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """One operation request (the specification's input JSON) -> its response JSON on stdout."""
+    import getpass
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.backends.base import BackendError
+    from actions.execute import execute
+    from actions.request import RequestError
+    from actions.select_backend import backend_for
+
+    try:
+        raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
+        doc = orjson.loads(raw)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"kmo: cannot read request {args.request}: {exc}", file=sys.stderr)
+        return 2
+    audit = AuditLog(settings.home / "actions" / "audit.jsonl")
+    try:
+        backend = backend_for(
+            doc if isinstance(doc, dict) else {}, keystore=Path(args.keystore) if args.keystore else None
+        )
+        response = execute(doc, backend, audit, actor=args.actor or getpass.getuser())
+    except RequestError as exc:
+        for problem in exc.problems:
+            print(f"kmo: request: {problem}", file=sys.stderr)
+        return 2
+    except BackendError as exc:
+        print(f"kmo: {exc}", file=sys.stderr)
+        return 1
+    _print_json(response)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from kmo.demo.run import run_demo
 
@@ -299,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--signer", help="the base64 Ed25519 public key to trust (default: this KMO_HOME's)")
     p.set_defaults(func=cmd_verify_certificate)
+
+    p = sub.add_parser("run", help="carry out one operation request (generate, rotate, inventory) and audit it")
+    p.add_argument("--request", required=True, help="the request JSON file, or - for stdin")
+    p.add_argument("--keystore", help="use the local encrypted keystore in this directory instead of a provider")
+    p.add_argument("--actor", help="who asked (default: the login name); recorded in the audit log")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
     p.add_argument("--seed", type=int, default=7)

@@ -1,0 +1,183 @@
+"""HashiCorp Vault / OpenBao transit engine, through hvac.
+
+Transit facts (developer.hashicorp.com/vault/docs/secrets/transit, checked against OpenBao 2.7):
+a key is a versioned ring; new encryptions use the latest version and older versions decrypt until
+``min_decryption_version`` moves past them; there is no disable and no soft delete: ``DELETE`` is
+immediate and needs ``deletion_allowed``. So this adapter declares no DISABLE/ENABLE/ROLLBACK, and
+destroys only when constructed with ``allow_immediate_destroy`` (the orchestrator provides the
+pending window and the approvals before it does that).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import hvac
+import requests
+from hvac import exceptions as hvac_errors
+
+from actions.backends.base import (
+    ALGORITHMS,
+    BackendError,
+    BackendUnavailable,
+    Capability,
+    InvalidKeyState,
+    KeyInfo,
+    KeyNotFound,
+    KeySpec,
+    KeyState,
+    PermissionDenied,
+    Unsupported,
+    require,
+)
+from ingest.schema import KeyRef, Provider
+
+TRANSIT_TYPES = {
+    "AES-256": "aes256-gcm96",
+    "RSA-2048": "rsa-2048",
+    "RSA-4096": "rsa-4096",
+    "ECDSA-P256": "ecdsa-p256",
+    "ECDSA-P384": "ecdsa-p384",
+    "Ed25519": "ed25519",
+}
+_ALGORITHM_OF = {v: k for k, v in TRANSIT_TYPES.items()}
+
+
+class VaultTransit:
+    """One transit mount. Thread-safe as far as hvac's client is (one per thread is safest)."""
+
+    system: ClassVar[Provider] = Provider.VAULT
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.DESCRIBE, Capability.LIST, Capability.GENERATE, Capability.ROTATE, Capability.DESTROY}
+    )
+    algorithms: ClassVar[frozenset[str]] = frozenset(TRANSIT_TYPES)
+
+    def __init__(self, client: hvac.Client, mount: str = "transit", *, allow_immediate_destroy: bool = False) -> None:
+        self.client = client
+        self.mount = mount.strip("/")
+        self.allow_immediate_destroy = allow_immediate_destroy
+
+    def _call(self, operation: str, key: str | None, fn: Any, /, **kwargs: Any) -> Any:
+        """Call hvac and map its errors onto the backend contract's (``key`` is only for the message)."""
+        name = key
+        try:
+            return fn(mount_point=self.mount, **kwargs)
+        except hvac_errors.InvalidPath as exc:
+            raise KeyNotFound("vault", operation, name, "no such key") from exc
+        except hvac_errors.Forbidden as exc:
+            raise PermissionDenied("vault", operation, name, "permission denied") from exc
+        except (hvac_errors.VaultDown, requests.ConnectionError, requests.Timeout) as exc:
+            raise BackendUnavailable("vault", operation, name, type(exc).__name__) from exc
+        except hvac_errors.VaultError as exc:
+            raise BackendError("vault", operation, name, type(exc).__name__) from exc
+
+    def _info(self, name: str, data: dict[str, Any]) -> KeyInfo:
+        versions = sorted(int(v) for v in (data.get("keys") or {}))
+        created = None
+        first = (data.get("keys") or {}).get(str(versions[0])) if versions else None
+        if isinstance(first, int):
+            created = datetime.fromtimestamp(first, tz=UTC)
+        elif isinstance(first, str):
+            created = datetime.fromisoformat(first.replace("Z", "+00:00"))
+        algorithm = _ALGORITHM_OF.get(data.get("type", ""))
+        return KeyInfo(
+            ref=KeyRef.vault(self.mount, name),
+            key_type=None,
+            algorithm=algorithm,
+            key_size=ALGORITHMS[algorithm][1] if algorithm else None,
+            created_at=created,
+            version=data.get("latest_version"),
+            state=KeyState.ACTIVE,
+            versions=versions,
+            labels={
+                "min_decryption_version": str(data.get("min_decryption_version")),
+                "auto_rotate_period": str(data.get("auto_rotate_period")),
+            },
+        )
+
+    def describe(self, name: str) -> KeyInfo:
+        data = self._call("describe", name, self.client.secrets.transit.read_key, name=name)["data"]
+        return self._info(name, data)
+
+    def list_keys(self) -> list[KeyInfo]:
+        try:
+            names = self._call("list", None, self.client.secrets.transit.list_keys)["data"]["keys"]
+        except KeyNotFound:
+            return []  # Vault answers 404 for an empty list
+        return [self.describe(n) for n in names]
+
+    def generate(self, spec: KeySpec) -> KeyInfo:
+        require(self, Capability.GENERATE, spec.name)
+        if spec.algorithm not in TRANSIT_TYPES:
+            raise Unsupported("vault", "generate", spec.name, f"transit has no {spec.algorithm}")
+        try:
+            existing = self.describe(spec.name)
+        except KeyNotFound:
+            existing = None
+        if existing is not None:
+            if existing.algorithm != spec.algorithm:
+                raise InvalidKeyState("vault", "generate", spec.name, f"exists as {existing.algorithm}")
+            return existing  # idempotent
+        self._call(
+            "generate",
+            spec.name,
+            self.client.secrets.transit.create_key,
+            name=spec.name,
+            key_type=TRANSIT_TYPES[spec.algorithm],
+        )
+        return self.describe(spec.name)
+
+    def rotate(self, name: str) -> KeyInfo:
+        require(self, Capability.ROTATE, name)
+        self.describe(name)  # transit answers 400 "key not found" to a rotate; say KeyNotFound instead
+        self._call("rotate", name, self.client.secrets.transit.rotate_key, name=name)
+        return self.describe(name)
+
+    def set_rotation_period(self, name: str, period: timedelta) -> KeyInfo:
+        """Vault rotates the key itself every ``period`` (checked about hourly by Vault)."""
+        hours = max(1, int(period.total_seconds() // 3600))
+        self._call(
+            "rotation_config",
+            name,
+            self.client.secrets.transit.update_key_configuration,
+            name=name,
+            auto_rotate_period=f"{hours}h",
+        )
+        return self.describe(name)
+
+    def destroy(self, name: str) -> KeyInfo:
+        """Immediate and unrecoverable: only after the orchestrator's soak and approvals."""
+        require(self, Capability.DESTROY, name)
+        if not self.allow_immediate_destroy:
+            raise Unsupported(
+                "vault",
+                "destroy",
+                name,
+                "transit deletes immediately; the orchestrator must run "
+                "its destruction pipeline (soak, dual-control approvals) first",
+            )
+        info = self.describe(name)
+        self._call(
+            "destroy", name, self.client.secrets.transit.update_key_configuration, name=name, deletion_allowed=True
+        )
+        self._call("destroy", name, self.client.secrets.transit.delete_key, name=name)
+        info.state = KeyState.DESTROYED
+        return info
+
+    # Transit has no disabled state, no version pinning and no soft delete. These say so, with the
+    # reason, before any call (they are not in ``capabilities``, so the orchestrator never plans them).
+    def rollback(self, name: str, to_version: int) -> KeyInfo:
+        raise Unsupported("vault", "rollback", name, "transit always encrypts with the latest version")
+
+    def disable(self, name: str) -> KeyInfo:
+        raise Unsupported("vault", "disable", name, "transit keys have no disabled state")
+
+    def enable(self, name: str) -> KeyInfo:
+        raise Unsupported("vault", "enable", name, "transit keys have no disabled state")
+
+    def schedule_destroy(self, name: str, pending: timedelta) -> KeyInfo:
+        raise Unsupported("vault", "schedule_destroy", name, "transit deletes immediately; no pending window")
+
+    def cancel_destroy(self, name: str) -> KeyInfo:
+        raise Unsupported("vault", "cancel_destroy", name, "transit deletes immediately; no pending window")

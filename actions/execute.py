@@ -1,0 +1,139 @@
+"""Run one operation request against one backend and answer in the specification's response shape.
+
+Every request is written to the hash-chained audit log twice: ``requested`` before the provider is
+touched and ``succeeded`` or ``failed`` after, so a crash between the two leaves a visible, unmatched
+entry rather than silence. Audit entries and responses carry identifiers, versions and outcomes, never
+key material. ``destroy``, ``audit`` and ``policy-check`` are refused here with a clear error until
+the destruction pipeline (soak, dual-control approvals, certificate) and the reports are built: an
+operation that half-works is worse than one that says it is not there.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from actions.audit_log import AuditLog
+from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec
+from actions.request import RequestError, rotation_policy, validate_request
+from ingest.schema import format_timestamp
+from streams.policy import Policy, load_policy
+
+BUILT = ("generate", "rotate", "inventory")
+
+
+class NotBuilt(RequestError):
+    """A valid request for an operation this version cannot carry out yet."""
+
+
+def _key_name(doc: dict[str, Any]) -> str:
+    """The key's name inside its manager: the last path segment of ``keyId`` (a uri or a bare name)."""
+    return re.split(r"[:/]", doc["keyId"].rstrip("/"))[-1]
+
+
+def _generate(doc: dict[str, Any], backend: KeyBackend, policy: Policy) -> dict[str, Any]:
+    missing = [f for f in ("keyType", "algorithm") if f not in doc]
+    if missing:
+        raise RequestError([f"{f}: required for generate" for f in missing])
+    name = _key_name(doc) if "keyId" in doc else f"kmo-{doc['keyType']}-{uuid.uuid4().hex[:12]}"
+    info = backend.generate(KeySpec(name=name, key_type=doc["keyType"], algorithm=doc["algorithm"]))
+    out: dict[str, Any] = {"keyInfo": {**info.to_schema(), "keyType": doc["keyType"]}}
+    policy_days = policy.rotation_days.get(doc["keyType"])
+    rp = rotation_policy(doc)
+    recommendations = []
+    if rp and rp.auto_rotate and rp.max_age:
+        if hasattr(backend, "set_rotation_period"):
+            backend.set_rotation_period(name, rp.max_age)
+        else:
+            recommendations.append(
+                f"{backend.system} cannot rotate on a schedule; kmo's rotation-due rule will flag it"
+            )
+    if policy_days and (rp is None or rp.max_age is None):
+        recommendations.append(f"no rotationPolicy.maxAge given; policy for {doc['keyType']} keys is {policy_days}d")
+    elif policy_days and rp and rp.max_age and rp.max_age.days > policy_days:
+        recommendations.append(
+            f"rotationPolicy.maxAge {rp.max_age.days}d exceeds the {policy_days}d cryptoperiod"
+            f" for {doc['keyType']} keys"
+        )
+    if recommendations:
+        out["recommendations"] = recommendations
+    return out
+
+
+def _rotate(doc: dict[str, Any], backend: KeyBackend) -> dict[str, Any]:
+    if "keyId" not in doc:
+        raise RequestError(["keyId: required for rotate"])
+    name = _key_name(doc)
+    before = backend.describe(name)
+    after = backend.rotate(name)
+    return {
+        "keyInfo": after.to_schema(),
+        "rotationStatus": {
+            "previousVersion": before.version,
+            "newVersion": after.version,
+            "rotatedAt": format_timestamp(datetime.now(UTC)),
+            "affectedSystems": [],
+            "rollbackAvailable": Capability.ROLLBACK in backend.capabilities,
+        },
+    }
+
+
+def _inventory(backend: KeyBackend) -> dict[str, Any]:
+    keys = backend.list_keys()
+    return {
+        "auditReport": {"keysInventoried": len(keys)},
+        "keys": [k.to_schema() for k in keys],  # an extension: the schema has no list of keys
+    }
+
+
+def execute(
+    doc: Any, backend: KeyBackend, audit: AuditLog, *, actor: str, policy: Policy | None = None
+) -> dict[str, Any]:
+    """Validate, audit, run, audit. Returns the response; raises RequestError or BackendError.
+
+    A request that fails validation is refused before it is audited as ``requested`` (nothing was
+    attempted), but the refusal itself is audited so probing leaves a trace.
+    """
+    operation_id = str(uuid.uuid4())
+    try:
+        validate_request(doc)
+        if doc["operation"] not in BUILT:
+            raise NotBuilt([f"operation: {doc['operation']!r} is not built yet (built: {', '.join(BUILT)})"])
+    except RequestError as exc:
+        audit.append({"operationId": operation_id, "outcome": "refused", "actor": actor, "reason": str(exc)[:500]})
+        raise
+    base = {
+        "operationId": operation_id,
+        "operation": doc["operation"],
+        "actor": actor,
+        "system": str(backend.system),
+        "keyId": doc.get("keyId"),
+    }
+    audit.append({**base, "outcome": "requested"})
+    try:
+        if doc["operation"] == "generate":
+            result = _generate(doc, backend, policy or load_policy())
+        elif doc["operation"] == "rotate":
+            result = _rotate(doc, backend)
+        else:
+            result = _inventory(backend)
+    except (BackendError, RequestError) as exc:
+        audit.append({**base, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        raise
+    key_info = result.get("keyInfo", {})
+    audit.append(
+        {
+            **base,
+            "outcome": "succeeded",
+            "keyId": key_info.get("keyId", base["keyId"]),
+            "version": key_info.get("version"),
+        }
+    )
+    return {
+        "operationId": operation_id,
+        "operation": doc["operation"],
+        "timestamp": format_timestamp(datetime.now(UTC)),
+        **result,
+    }

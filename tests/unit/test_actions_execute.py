@@ -1,0 +1,123 @@
+"""Requests in, responses out, every step in the audit log: against the local keystore."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from actions.audit_log import AuditLog
+from actions.backends.base import KeyNotFound
+from actions.backends.local import LocalKeystore
+from actions.execute import NotBuilt, execute
+from actions.request import RequestError, schema
+from kmo.cli import main
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[LocalKeystore, AuditLog]:
+    return LocalKeystore(tmp_path / "ks"), AuditLog(tmp_path / "audit.jsonl")
+
+
+def _valid(response: dict) -> dict:
+    jsonschema.validate(response, schema("response"))
+    return response
+
+
+def test_generate_then_rotate_then_inventory(env) -> None:
+    store, audit = env
+    gen = _valid(
+        execute(
+            {"operation": "generate", "keyType": "data", "algorithm": "AES-256", "rotationPolicy": {"maxAge": "30d"}},
+            store,
+            audit,
+            actor="alice",
+        )
+    )
+    key_id = gen["keyInfo"]["keyId"]
+    assert gen["keyInfo"]["keyType"] == "data" and gen["keyInfo"]["version"] == 1
+    assert "recommendations" not in gen  # 30d is within the data-key cryptoperiod
+    rot = _valid(execute({"operation": "rotate", "keyId": key_id}, store, audit, actor="alice"))
+    assert rot["rotationStatus"]["previousVersion"] == 1 and rot["rotationStatus"]["newVersion"] == 2
+    assert rot["rotationStatus"]["rollbackAvailable"] is True
+    inv = _valid(execute({"operation": "inventory"}, store, audit, actor="bob"))
+    assert inv["auditReport"]["keysInventoried"] == 1 and inv["keys"][0]["version"] == 2
+
+    entries = audit.entries()
+    assert [e["outcome"] for e in entries] == ["requested", "succeeded"] * 3
+    assert entries[1]["keyId"] == key_id and entries[3]["version"] == 2
+    assert entries[-1]["actor"] == "bob"
+    assert audit.verify() == []
+
+
+def test_recommendations_name_the_cryptoperiod(env) -> None:
+    store, audit = env
+    none = execute({"operation": "generate", "keyType": "api", "algorithm": "Ed25519"}, store, audit, actor="a")
+    assert none["recommendations"] == ["no rotationPolicy.maxAge given; policy for api keys is 90d"]
+    long = execute(
+        {"operation": "generate", "keyType": "data", "algorithm": "AES-256", "rotationPolicy": {"maxAge": "400d"}},
+        store,
+        audit,
+        actor="a",
+    )
+    assert "400d exceeds the 30d cryptoperiod" in long["recommendations"][0]
+
+
+def test_invalid_and_unbuilt_requests_are_refused_and_audited(env) -> None:
+    store, audit = env
+    with pytest.raises(RequestError, match="algorithm"):
+        execute({"operation": "generate", "keyType": "data", "algorithm": "DES"}, store, audit, actor="a")
+    with pytest.raises(NotBuilt, match="destroy"):
+        execute({"operation": "destroy", "keyId": "local:x"}, store, audit, actor="a")
+    assert [e["outcome"] for e in audit.entries()] == ["refused", "refused"]
+    assert store.list_keys() == []
+
+
+def test_backend_failure_is_audited_as_failed(env) -> None:
+    store, audit = env
+    with pytest.raises(KeyNotFound):
+        execute({"operation": "rotate", "keyId": "local:missing"}, store, audit, actor="a")
+    assert [e["outcome"] for e in audit.entries()] == ["requested", "failed"]
+    assert "KeyNotFound" in audit.entries()[-1]["error"]
+
+
+def test_no_key_material_in_the_response_or_the_audit_log(env, tmp_path: Path) -> None:
+    store, audit = env
+    response = execute(
+        {"operation": "generate", "keyType": "data", "algorithm": "AES-256", "keyId": "payments"},
+        store,
+        audit,
+        actor="a",
+    )
+    name = response["keyInfo"]["keyId"].split(":")[-1]
+    material = store._unseal(name, 1, store._load(name)["versions"][0])  # the real key bytes
+    text = json.dumps(response) + (tmp_path / "audit.jsonl").read_text()
+    for form in (material.hex(), base64.b64encode(material).decode(), base64.urlsafe_b64encode(material).decode()):
+        assert form not in text
+
+
+def test_kmo_run_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("KMO_HOME", str(tmp_path / "home"))
+    request = tmp_path / "req.json"
+    request.write_text(
+        json.dumps(
+            {"operation": "generate", "keyType": "signing", "algorithm": "ECDSA-P256", "keyManagementSystem": "vault"}
+        )
+    )
+    assert main(["run", "--request", str(request), "--keystore", str(tmp_path / "ks"), "--actor", "carol"]) == 0
+    out = _valid(json.loads(capsys.readouterr().out))
+    assert out["keyInfo"]["algorithm"] == "ECDSA-P256"
+    assert main(["verify-audit"]) == 0
+
+    request.write_text(
+        json.dumps(
+            {"operation": "generate", "keyType": "data", "algorithm": "AES-256", "keyManagementSystem": "aws-kms"}
+        )
+    )
+    assert main(["run", "--request", str(request)]) == 2
+    assert "aws-kms backend is not built yet" in capsys.readouterr().err
+    request.write_text("{not json")
+    assert main(["run", "--request", str(request)]) == 2
