@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actions.audit_log import AuditLog
-from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec
+from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec, Unsupported
 from actions.request import RequestError, rotation_policy, validate_request
 from ingest.schema import format_timestamp
 from streams.policy import Policy, load_policy
@@ -45,7 +45,10 @@ def _generate(doc: dict[str, Any], backend: KeyBackend, policy: Policy) -> dict[
     recommendations = []
     if rp and rp.auto_rotate and rp.max_age:
         if hasattr(backend, "set_rotation_period"):
-            backend.set_rotation_period(name, rp.max_age)
+            try:
+                backend.set_rotation_period(name, rp.max_age)
+            except Unsupported as exc:  # the key exists; say what the provider could not do
+                recommendations.append(exc.reason)
         else:
             recommendations.append(
                 f"{backend.system} cannot rotate on a schedule; kmo's rotation-due rule will flag it"

@@ -1,7 +1,7 @@
 """Which backend a request runs against, from its ``keyManagementSystem`` and the environment.
 
 Credentials come from each client library's own environment (``VAULT_ADDR``/``VAULT_TOKEN`` for
-hvac), so kmo never reads, stores or prints them itself.
+hvac, boto3's credential chain for AWS), so kmo never stores or prints them.
 """
 
 from __future__ import annotations
@@ -33,4 +33,13 @@ def backend_for(doc: dict[str, Any], *, keystore: Path | None = None) -> KeyBack
             raise RequestError(["keyManagementSystem: vault needs VAULT_ADDR and VAULT_TOKEN in the environment"])
         client = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"])
         return VaultTransit(client, os.environ.get("KMO_VAULT_TRANSIT_MOUNT", "transit"))
-    raise NotBuilt([f"keyManagementSystem: the {system} backend is not built yet (built: vault, --keystore)"])
+    if system == "aws-kms":
+        from botocore.exceptions import BotoCoreError
+
+        from actions.backends.aws_kms import AwsKms
+
+        try:  # boto3's own chain: AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_KMS, instance roles
+            return AwsKms()
+        except BotoCoreError as exc:
+            raise RequestError([f"keyManagementSystem: aws-kms is not configured: {exc}"]) from exc
+    raise NotBuilt([f"keyManagementSystem: the {system} backend is not built yet (built: vault, aws-kms, --keystore)"])

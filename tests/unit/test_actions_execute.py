@@ -112,12 +112,18 @@ def test_kmo_run_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     assert out["keyInfo"]["algorithm"] == "ECDSA-P256"
     assert main(["verify-audit"]) == 0
 
-    request.write_text(
-        json.dumps(
-            {"operation": "generate", "keyType": "data", "algorithm": "AES-256", "keyManagementSystem": "aws-kms"}
-        )
-    )
+    capsys.readouterr()
+    request.write_text(json.dumps({"operation": "inventory", "keyManagementSystem": "azure-keyvault"}))
     assert main(["run", "--request", str(request)]) == 2
-    assert "aws-kms backend is not built yet" in capsys.readouterr().err
+    assert "azure-keyvault backend is not built yet" in capsys.readouterr().err
+
+    for var in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    request.write_text(json.dumps({"operation": "inventory", "keyManagementSystem": "aws-kms"}))
+    assert main(["run", "--request", str(request)]) == 2
+    assert "aws-kms is not configured: You must specify a region" in capsys.readouterr().err
+
     request.write_text("{not json")
     assert main(["run", "--request", str(request)]) == 2
+    assert "cannot read request" in capsys.readouterr().err
