@@ -3,9 +3,9 @@
 Every request is written to the hash-chained audit log twice: ``requested`` before the provider is
 touched and ``succeeded`` or ``failed`` after, so a crash between the two leaves a visible, unmatched
 entry rather than silence. Audit entries and responses carry identifiers, versions and outcomes, never
-key material. ``destroy``, ``audit`` and ``policy-check`` are refused here with a clear error until
-the destruction pipeline (soak, dual-control approvals, certificate) and the reports are built: an
-operation that half-works is worse than one that says it is not there.
+key material. ``destroy`` only proposes a destruction (actions/destruction.py carries it through
+approvals, soak and certificate). ``audit`` and ``policy-check`` are refused here with a clear error
+until the reports are built: an operation that half-works is worse than one that says it is not there.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import Any
 
 from actions.audit_log import AuditLog
 from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec, Unsupported
+from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, DestructionRefused
 from actions.request import RequestError, rotation_policy, validate_request
 from ingest.schema import format_timestamp
 from streams.policy import Policy, load_policy
 
-BUILT = ("generate", "rotate", "inventory")
+BUILT = ("generate", "rotate", "destroy", "inventory")
 
 
 class NotBuilt(RequestError):
@@ -91,8 +92,39 @@ def _inventory(backend: KeyBackend) -> dict[str, Any]:
     }
 
 
+def _propose_destruction(
+    doc: dict[str, Any], backend: KeyBackend, actor: str, pipeline: DestructionPipeline | None, operation_id: str
+) -> dict[str, Any]:
+    """A destroy request starts the pipeline; it never destroys in one call."""
+    if "keyId" not in doc:
+        raise RequestError(["keyId: required for destroy"])
+    if pipeline is None:
+        raise NotBuilt(["operation: destroy needs the destruction pipeline (kmo run provides it)"])
+    name = _key_name(doc)
+    try:
+        proposal = pipeline.propose(backend, name, proposer=actor, reason=f"kmo run request {operation_id}")
+    except DestructionRefused as exc:
+        raise RequestError([f"keyId: {exc}"]) from exc
+    out: dict[str, Any] = {
+        "keyInfo": backend.describe(name).to_schema(),
+        "recommendations": [
+            f"destruction proposal {proposal['id']} awaits {REQUIRED_APPROVALS} custodian approvals: "
+            f"kmo destroy approve {proposal['id']} (run by each custodian), then kmo destroy execute and complete"
+        ],
+    }
+    if doc.get("destructionVerification"):
+        out["recommendations"].append("a signed destruction certificate is issued by kmo destroy complete")
+    return out
+
+
 def execute(
-    doc: Any, backend: KeyBackend, audit: AuditLog, *, actor: str, policy: Policy | None = None
+    doc: Any,
+    backend: KeyBackend,
+    audit: AuditLog,
+    *,
+    actor: str,
+    policy: Policy | None = None,
+    destruction: DestructionPipeline | None = None,
 ) -> dict[str, Any]:
     """Validate, audit, run, audit. Returns the response; raises RequestError or BackendError.
 
@@ -120,6 +152,8 @@ def execute(
             result = _generate(doc, backend, policy or load_policy())
         elif doc["operation"] == "rotate":
             result = _rotate(doc, backend)
+        elif doc["operation"] == "destroy":
+            result = _propose_destruction(doc, backend, actor, destruction, operation_id)
         else:
             result = _inventory(backend)
     except (BackendError, RequestError) as exc:

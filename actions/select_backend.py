@@ -15,8 +15,14 @@ from actions.execute import NotBuilt
 from actions.request import RequestError
 
 
-def backend_for(doc: dict[str, Any], *, keystore: Path | None = None) -> KeyBackend:
-    """The local keystore when ``keystore`` is given (development and demos), else the named system."""
+def backend_for(
+    doc: dict[str, Any], *, keystore: Path | None = None, allow_immediate_destroy: bool = False
+) -> KeyBackend:
+    """The local keystore when ``keystore`` is given (development and demos), else the named system.
+
+    ``allow_immediate_destroy`` is passed only by the destruction pipeline's last step, after its
+    approvals and soak: it lets providers that delete at once (Vault transit) do so.
+    """
     if keystore is not None:
         from actions.backends.local import LocalKeystore
 
@@ -32,7 +38,11 @@ def backend_for(doc: dict[str, Any], *, keystore: Path | None = None) -> KeyBack
         if not os.environ.get("VAULT_ADDR") or not os.environ.get("VAULT_TOKEN"):
             raise RequestError(["keyManagementSystem: vault needs VAULT_ADDR and VAULT_TOKEN in the environment"])
         client = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"])
-        return VaultTransit(client, os.environ.get("KMO_VAULT_TRANSIT_MOUNT", "transit"))
+        return VaultTransit(
+            client,
+            os.environ.get("KMO_VAULT_TRANSIT_MOUNT", "transit"),
+            allow_immediate_destroy=allow_immediate_destroy,
+        )
     if system == "aws-kms":
         from botocore.exceptions import BotoCoreError
 

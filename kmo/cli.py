@@ -232,6 +232,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
+    from actions.destruction import DestructionPipeline, warehouse_usage
     from actions.execute import execute
     from actions.request import RequestError
     from actions.select_backend import backend_for
@@ -247,7 +248,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         backend = backend_for(
             doc if isinstance(doc, dict) else {}, keystore=Path(args.keystore) if args.keystore else None
         )
-        response = execute(doc, backend, audit, actor=args.actor or getpass.getuser())
+        pipeline = DestructionPipeline(settings.home, audit, warehouse_usage(settings))
+        response = execute(doc, backend, audit, actor=args.actor or getpass.getuser(), destruction=pipeline)
     except RequestError as exc:
         for problem in exc.problems:
             print(f"kmo: request: {problem}", file=sys.stderr)
@@ -256,6 +258,68 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"kmo: {exc}", file=sys.stderr)
         return 1
     _print_json(response)
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
+    """The destruction pipeline, one step per invocation (see actions/destruction.py)."""
+    import getpass
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.backends.base import BackendError
+    from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_usage
+    from actions.request import RequestError, parse_duration
+    from actions.select_backend import backend_for
+
+    actor = args.actor or getpass.getuser()
+    pipeline = DestructionPipeline(
+        settings.home,
+        AuditLog(settings.home / "actions" / "audit.jsonl"),
+        warehouse_usage(settings),
+        recent_days=args.recent_days,
+    )
+
+    def backend(doc: dict, *, final: bool = False):
+        keystore = Path(doc["keystore"]) if doc.get("keystore") else None
+        return backend_for({"keyManagementSystem": doc["system"]}, keystore=keystore, allow_immediate_destroy=final)
+
+    if args.step == "propose" and not (args.key and args.system and args.reason):
+        print("kmo destroy propose: --key, --system and --reason are required", file=sys.stderr)
+        return 2
+    if args.step not in ("propose", "status") and not args.proposal:
+        print(f"kmo destroy {args.step}: the proposal id is required", file=sys.stderr)
+        return 2
+    try:
+        if args.step == "propose":
+            keystore = str(Path(args.keystore).absolute()) if args.keystore else None
+            result = pipeline.propose(
+                backend({"system": args.system, "keystore": keystore}),
+                args.key,
+                proposer=actor,
+                reason=args.reason,
+                pending=parse_duration(args.pending, "--pending"),
+                override_recent_use=args.override_recent_use,
+                keystore=keystore,
+            )
+        elif args.step == "status":
+            result = pipeline.load(args.proposal) if args.proposal else pipeline.proposals()
+        else:
+            doc = pipeline.load(args.proposal)
+            if args.step == "approve":
+                result = pipeline.approve(args.proposal, actor)
+            elif args.step == "execute":
+                result = pipeline.execute(args.proposal, backend(doc), actor)
+            elif args.step == "complete":
+                result = pipeline.complete(
+                    args.proposal, backend(doc, final=True), actor, witness=args.witness or actor
+                )
+            else:
+                result = pipeline.cancel(args.proposal, backend(doc), actor, args.reason)
+    except (DestructionRefused, RequestError, BackendError) as exc:
+        print(f"kmo destroy {args.step}: {exc}", file=sys.stderr)
+        return 1
+    _print_json(result)
     return 0
 
 
@@ -334,11 +398,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signer", help="the base64 Ed25519 public key to trust (default: this KMO_HOME's)")
     p.set_defaults(func=cmd_verify_certificate)
 
-    p = sub.add_parser("run", help="carry out one operation request (generate, rotate, inventory) and audit it")
+    p = sub.add_parser(
+        "run", help="carry out one operation request (generate, rotate, destroy proposal, inventory) and audit it"
+    )
     p.add_argument("--request", required=True, help="the request JSON file, or - for stdin")
     p.add_argument("--keystore", help="use the local encrypted keystore in this directory instead of a provider")
     p.add_argument("--actor", help="who asked (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("destroy", help="the destruction pipeline: propose, approve (x2), execute, complete")
+    p.add_argument("step", choices=["propose", "approve", "execute", "complete", "cancel", "status"])
+    p.add_argument("proposal", nargs="?", help="proposal id (every step but propose)")
+    p.add_argument("--key", help="propose: the key's name or id in its manager")
+    p.add_argument("--system", choices=["vault", "aws-kms", "local"], help="propose: where the key lives")
+    p.add_argument("--keystore", help="propose: the local keystore directory (with --system local)")
+    p.add_argument("--reason", default="", help="propose and cancel: why (recorded)")
+    p.add_argument("--pending", default="7d", help="propose: pending window / soak period (default 7d)")
+    p.add_argument("--override-recent-use", help="propose: destroy despite recent use; the justification")
+    p.add_argument("--recent-days", type=int, default=30, help="propose: refuse if used within this many days")
+    p.add_argument("--witness", help="complete: who witnessed the destruction (default: the actor)")
+    p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
+    p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
     p.add_argument("--seed", type=int, default=7)

@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import secrets
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +37,7 @@ from actions.backends.base import (
     Unsupported,
     check_transition,
 )
+from actions.private_files import write_private
 from ingest.schema import KeyRef, Provider, format_timestamp, parse_timestamp
 
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -46,20 +46,6 @@ GENERATION = {
     "module": "pyca/cryptography (OpenSSL)",
     "fips_validation": "not FIPS-validated as configured",
 }
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _material(algorithm: str) -> bytes:
@@ -91,7 +77,7 @@ class LocalKeystore:
         self.rollback_window = rollback_window
         master = self.dir / "master.key"
         if not master.exists():
-            _write_private(master, secrets.token_bytes(32))
+            write_private(master, secrets.token_bytes(32))
         self._aead = AESGCM(master.read_bytes())
 
     # -- storage -----------------------------------------------------------------------------
@@ -107,7 +93,7 @@ class LocalKeystore:
         return json.loads(path.read_text())
 
     def _save(self, doc: dict[str, Any]) -> None:
-        _write_private(self._path(doc["name"]), json.dumps(doc, sort_keys=True).encode())
+        write_private(self._path(doc["name"]), json.dumps(doc, sort_keys=True).encode())
 
     def _seal(self, name: str, version: int, material: bytes) -> dict[str, str]:
         nonce = secrets.token_bytes(12)

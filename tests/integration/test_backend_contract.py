@@ -256,3 +256,61 @@ def test_kmo_run_against_aws_kms(kms_client, tmp_path: Path, monkeypatch: pytest
     )
     assert main(["run", "--request", str(request)]) == 0
     assert json.loads(capsys.readouterr().out)["rotationStatus"]["newVersion"] == 2
+
+
+def _approved(pipeline, backend, name: str) -> str:
+    pid = pipeline.propose(backend, name, proposer="alice", reason="retired", override_recent_use="test")["id"]
+    pipeline.approve(pid, "bob")
+    pipeline.approve(pid, "carol")
+    return pid
+
+
+def test_destruction_pipeline_on_transit_soaks_before_the_immediate_delete(openbao_client, tmp_path, request) -> None:
+    from datetime import UTC, datetime
+
+    from actions.audit_log import AuditLog
+    from actions.certificate import public_signer, verify
+    from actions.destruction import DestructionPipeline
+
+    pipeline = DestructionPipeline(tmp_path, AuditLog(tmp_path / "audit.jsonl"), lambda *_: None)
+    name = _name(request)
+    transit = VaultTransit(openbao_client)
+    transit.generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
+    pid = _approved(pipeline, transit, name)
+    doc = pipeline.execute(pid, transit, "alice")
+    assert doc["status"] == "scheduled" and doc["providerSchedule"] is False
+    assert transit.describe(name).status == "active"  # kmo's soak: the key is untouched until it ends
+    later = datetime.now(UTC) + timedelta(days=8)
+    with pytest.raises(Unsupported):  # a backend not authorised for immediate delete still refuses
+        pipeline.complete(pid, transit, "alice", witness="dave", now=later)
+    done = pipeline.complete(
+        pid, VaultTransit(openbao_client, allow_immediate_destroy=True), "alice", witness="dave", now=later
+    )
+    assert done["providerProof"] == f"describe {name}: not found"
+    assert verify(done["certificate"], public_signer(tmp_path)) == []
+    with pytest.raises(KeyNotFound):
+        transit.describe(name)
+
+
+def test_destruction_pipeline_on_aws_schedules_and_will_not_certify_a_key_still_there(
+    kms_client, tmp_path, request
+) -> None:
+    """AWS deletes at the end of its window; moto never does, so completion must refuse to certify."""
+    from datetime import UTC, datetime
+
+    from actions.audit_log import AuditLog
+    from actions.destruction import DestructionPipeline
+
+    pipeline = DestructionPipeline(tmp_path, AuditLog(tmp_path / "audit.jsonl"), lambda *_: None)
+    kms = AwsKms(kms_client)
+    name = _name(request)
+    info = kms.generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
+    pid = _approved(pipeline, kms, name)
+    doc = pipeline.execute(pid, kms, "alice")
+    meta = kms_client.describe_key(KeyId=info.ref.uri)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion" and doc["providerSchedule"] is True
+    with pytest.raises(InvalidKeyState, match="still pending-destruction"):
+        pipeline.complete(pid, kms, "alice", witness="dave", now=datetime.now(UTC) + timedelta(days=8))
+    assert pipeline.load(pid)["status"] == "scheduled" and "certificate" not in pipeline.load(pid)
+    pipeline.cancel(pid, kms, "bob", "found a consumer")
+    assert kms_client.describe_key(KeyId=info.ref.uri)["KeyMetadata"]["KeyState"] == "Disabled"

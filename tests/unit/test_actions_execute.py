@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from actions.audit_log import AuditLog
-from actions.backends.base import KeyNotFound
+from actions.backends.base import KeyNotFound, KeySpec
 from actions.backends.local import LocalKeystore
 from actions.execute import NotBuilt, execute
 from actions.request import RequestError, schema
@@ -70,8 +70,8 @@ def test_invalid_and_unbuilt_requests_are_refused_and_audited(env) -> None:
     store, audit = env
     with pytest.raises(RequestError, match="algorithm"):
         execute({"operation": "generate", "keyType": "data", "algorithm": "DES"}, store, audit, actor="a")
-    with pytest.raises(NotBuilt, match="destroy"):
-        execute({"operation": "destroy", "keyId": "local:x"}, store, audit, actor="a")
+    with pytest.raises(NotBuilt, match="'audit' is not built yet"):
+        execute({"operation": "audit"}, store, audit, actor="a")
     assert [e["outcome"] for e in audit.entries()] == ["refused", "refused"]
     assert store.list_keys() == []
 
@@ -127,3 +127,51 @@ def test_kmo_run_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     request.write_text("{not json")
     assert main(["run", "--request", str(request)]) == 2
     assert "cannot read request" in capsys.readouterr().err
+
+
+def test_destroy_pipeline_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """kmo run proposes; two other custodians approve; execute soaks; complete certifies."""
+    import time
+
+    monkeypatch.setenv("KMO_HOME", str(tmp_path / "home"))
+    ks = str(tmp_path / "ks")
+    LocalKeystore(Path(ks)).generate(KeySpec(name="old", key_type="data", algorithm="AES-256"))
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"operation": "destroy", "keyId": "local:old", "destructionVerification": True}))
+    assert main(["run", "--request", str(request), "--keystore", ks]) == 2  # no warehouse: use unknown
+    assert "cannot confirm the key is unused" in capsys.readouterr().err
+
+    def kmo(*argv: str) -> dict:
+        assert main(["destroy", *argv]) == 0, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    pid = kmo(
+        "propose",
+        "--key",
+        "old",
+        "--system",
+        "local",
+        "--keystore",
+        ks,
+        "--reason",
+        "retired",
+        "--override-recent-use",
+        "no warehouse in this test",
+        "--pending",
+        "1s",
+        "--actor",
+        "alice",
+    )["id"]
+    assert main(["destroy", "execute", pid, "--actor", "alice"]) == 1
+    assert "needs 2 custodian approvals" in capsys.readouterr().err
+    kmo("approve", pid, "--actor", "bob")
+    assert kmo("approve", pid, "--actor", "carol")["status"] == "approved"
+    assert kmo("execute", pid, "--actor", "alice")["status"] == "scheduled"
+    time.sleep(1.1)
+    done = kmo("complete", pid, "--actor", "alice", "--witness", "dave")
+    assert done["status"] == "destroyed"
+    certificate = tmp_path / "cert.json"
+    certificate.write_text(json.dumps(done["certificate"]))
+    assert main(["verify-certificate", str(certificate)]) == 0
+    assert main(["verify-audit"]) == 0
+    assert main(["destroy", "approve"]) == 2

@@ -1,0 +1,270 @@
+"""Key destruction as a pipeline, never one call.
+
+1. **propose**: who wants which key destroyed and why. Refused when the warehouse shows the key in
+   use within the last ``recent_days`` (or when there is no warehouse to ask) unless the proposer
+   overrides with a reason, which is recorded.
+2. **approve**: two different custodians, neither of them the proposer (dual control). Approvals are
+   recorded before anything touches the key.
+3. **execute**: disable the key where the provider can, then schedule destruction in the provider's
+   pending window; where the provider destroys at once (Vault transit, PKCS#11), kmo keeps its own
+   soak period instead and the key stays intact until it ends.
+4. **complete**: after the window, destroy (or, where the provider destroys by itself, confirm it is
+   gone), then issue a destruction certificate signed with kmo's Ed25519 key.
+
+Each proposal is a 0600 JSON file under ``$KMO_HOME/actions/destructions``; every step is a
+hash-chained audit entry. Cancelling is possible until completion. Custodian names are the names
+given on the command line: binding them to authenticated identities (SSO, per-custodian signing
+keys) is the deployment's job and is not done here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from actions.audit_log import AuditLog
+from actions.backends.base import Capability, InvalidKeyState, KeyBackend, KeyInfo, KeyNotFound
+from actions.certificate import issue, signing_key
+from actions.private_files import write_private
+from ingest.schema import format_timestamp, parse_timestamp
+
+REQUIRED_APPROVALS = 2
+# (uses in the window, time of the last use); None when there is no warehouse to ask
+UsageLookup = Callable[[str, datetime], tuple[int, datetime | None] | None]
+
+
+class DestructionRefused(Exception):
+    """A step of the pipeline that may not happen (yet); the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    uses: int
+    last_use: datetime | None
+
+
+def warehouse_usage(settings: Any) -> UsageLookup:
+    """Successful uses of a key since a time, from the audit warehouse (through the sink when it runs)."""
+
+    def lookup(key_uri: str, since: datetime) -> tuple[int, datetime | None] | None:
+        from analytics.query import QueryError, run_query
+
+        try:
+            table = run_query(
+                settings,
+                "SELECT count(*) AS n, max(time) AS last FROM events WHERE key_uri = ? AND is_usage AND success "
+                "AND time >= ?",
+                [key_uri, since],
+            )
+        except QueryError:
+            return None
+        row = table.to_pylist()[0]
+        return int(row["n"]), row["last"]
+
+    return lookup
+
+
+class DestructionPipeline:
+    """Proposals on disk, one backend per call (the caller picks it from the proposal's system)."""
+
+    def __init__(self, home: Path, audit: AuditLog, usage: UsageLookup, *, recent_days: int = 30) -> None:
+        self.home = home
+        self.dir = home / "actions" / "destructions"
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.audit = audit
+        self.usage = usage
+        self.recent_days = recent_days
+
+    # -- storage ---------------------------------------------------------------------------------
+    def _path(self, proposal_id: str) -> Path:
+        if not proposal_id.replace("-", "").isalnum():
+            raise DestructionRefused(f"no destruction proposal {proposal_id!r}")
+        return self.dir / f"{proposal_id}.json"
+
+    def load(self, proposal_id: str) -> dict[str, Any]:
+        path = self._path(proposal_id)
+        if not path.exists():
+            raise DestructionRefused(f"no destruction proposal {proposal_id!r}")
+        return json.loads(path.read_text())
+
+    def _save(self, doc: dict[str, Any], step: str, actor: str, **extra: Any) -> dict[str, Any]:
+        write_private(self._path(doc["id"]), json.dumps(doc, indent=2, sort_keys=True).encode())
+        self.audit.append(
+            {
+                "operation": "destroy",
+                "step": step,
+                "operationId": doc["id"],
+                "actor": actor,
+                "system": doc["system"],
+                "keyId": doc["keyId"],
+                "status": doc["status"],
+                **extra,
+            }
+        )
+        return doc
+
+    def proposals(self) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text()) for p in sorted(self.dir.glob("*.json"))]
+
+    # -- steps -----------------------------------------------------------------------------------
+    def propose(
+        self,
+        backend: KeyBackend,
+        name: str,
+        *,
+        proposer: str,
+        reason: str,
+        pending: timedelta = timedelta(days=7),
+        override_recent_use: str | None = None,
+        keystore: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Record the intent after checking the key exists and has not been used recently.
+
+        ``keystore`` is the local keystore's directory, kept so the later steps reach the same one.
+        """
+        now = now or datetime.now(UTC)
+        if not reason.strip():
+            raise DestructionRefused("a reason is required")
+        info = backend.describe(name)
+        if info.status == "destroyed":
+            raise DestructionRefused(f"{info.ref.uri} is already destroyed")
+        since = now - timedelta(days=self.recent_days)
+        found = self.usage(info.ref.uri, since)
+        usage = None if found is None else Usage(*found)
+        if not override_recent_use:
+            if usage is None:
+                raise DestructionRefused(
+                    "cannot confirm the key is unused: no audit warehouse answered; run the sink, or override "
+                    "with a reason"
+                )
+            if usage.uses:
+                raise DestructionRefused(
+                    f"{info.ref.uri} was used {usage.uses} times in the last {self.recent_days} days (last "
+                    f"{format_timestamp(usage.last_use) if usage.last_use else 'unknown'}); override with a reason"
+                )
+        doc = {
+            "id": str(uuid.uuid4()),
+            "keyId": info.ref.uri,
+            "name": name,
+            "system": str(backend.system),
+            "versions": info.versions,
+            "proposer": proposer,
+            "reason": reason,
+            "pendingSeconds": int(pending.total_seconds()),
+            "proposedAt": format_timestamp(now),
+            "usageCheck": {
+                "days": self.recent_days,
+                "uses": None if usage is None else usage.uses,
+                "override": override_recent_use,
+            },
+            "approvals": [],
+            "status": "awaiting-approval",
+        }
+        if keystore:
+            doc["keystore"] = keystore
+        return self._save(doc, "proposed", proposer, reason=reason, override=override_recent_use)
+
+    def approve(self, proposal_id: str, custodian: str, *, now: datetime | None = None) -> dict[str, Any]:
+        doc = self.load(proposal_id)
+        if doc["status"] != "awaiting-approval":
+            raise DestructionRefused(f"proposal is {doc['status']}, not awaiting approval")
+        if custodian == doc["proposer"]:
+            raise DestructionRefused("the proposer cannot approve their own destruction (dual control)")
+        if custodian in {a["custodian"] for a in doc["approvals"]}:
+            raise DestructionRefused(f"{custodian} has already approved; a different custodian must")
+        doc["approvals"].append({"custodian": custodian, "at": format_timestamp(now or datetime.now(UTC))})
+        if len(doc["approvals"]) >= REQUIRED_APPROVALS:
+            doc["status"] = "approved"
+        return self._save(doc, "approved", custodian, approvals=len(doc["approvals"]))
+
+    def cancel(self, proposal_id: str, backend: KeyBackend | None, actor: str, reason: str) -> dict[str, Any]:
+        """Withdraw a proposal; a provider-side schedule is cancelled too (the key stays disabled)."""
+        doc = self.load(proposal_id)
+        if doc["status"] in ("destroyed", "cancelled"):
+            raise DestructionRefused(f"proposal is already {doc['status']}")
+        if doc["status"] == "scheduled" and doc.get("providerSchedule") and backend is not None:
+            backend.cancel_destroy(doc["name"])
+        doc["status"] = "cancelled"
+        return self._save(doc, "cancelled", actor, reason=reason)
+
+    def execute(
+        self, proposal_id: str, backend: KeyBackend, actor: str, *, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Disable, then schedule: the provider's pending window, or kmo's soak where there is none."""
+        now = now or datetime.now(UTC)
+        doc = self.load(proposal_id)
+        if doc["status"] == "scheduled":
+            return doc  # idempotent
+        if doc["status"] != "approved":
+            raise DestructionRefused(
+                f"needs {REQUIRED_APPROVALS} custodian approvals first ({len(doc['approvals'])} so far)"
+                if doc["status"] == "awaiting-approval"
+                else f"proposal is {doc['status']}"
+            )
+        caps = backend.capabilities
+        if Capability.DISABLE in caps:
+            backend.disable(doc["name"])
+        pending = timedelta(seconds=doc["pendingSeconds"])
+        if Capability.SCHEDULE_DESTROY in caps:
+            info = backend.schedule_destroy(doc["name"], pending)
+            doc["providerSchedule"] = True
+            doc["destroyAt"] = format_timestamp(info.destroy_at or now + pending)
+        elif Capability.DESTROY in caps:
+            doc["providerSchedule"] = False  # kmo's own soak: the key is untouched until then
+            doc["destroyAt"] = format_timestamp(now + pending)
+        else:
+            raise DestructionRefused(f"{backend.system} can neither schedule nor perform destruction")
+        doc["status"] = "scheduled"
+        return self._save(doc, "scheduled", actor, destroyAt=doc["destroyAt"])
+
+    def complete(
+        self, proposal_id: str, backend: KeyBackend, actor: str, *, witness: str, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """After the window: destroy or confirm destruction, verify it is gone, and certify it."""
+        now = now or datetime.now(UTC)
+        doc = self.load(proposal_id)
+        if doc["status"] == "destroyed":
+            return doc
+        if doc["status"] != "scheduled":
+            raise DestructionRefused(f"proposal is {doc['status']}, not scheduled")
+        if now < parse_timestamp(doc["destroyAt"]):
+            raise DestructionRefused(f"the pending window ends at {doc['destroyAt']}")
+        if Capability.DESTROY in backend.capabilities:
+            destroy = backend.destroy  # type: ignore[attr-defined]
+            info: KeyInfo | None = destroy(doc["name"], now=now) if doc["providerSchedule"] else destroy(doc["name"])
+            method = f"{doc['system']}: destroyed by kmo after its pending window"
+        else:
+            info = None
+            method = f"{doc['system']}: destroyed by the provider at the end of its pending window"
+        proof = self._proof(backend, doc["name"], info)
+        doc.update(status="destroyed", destroyedAt=format_timestamp(now), method=method, providerProof=proof)
+        doc["certificate"] = issue(
+            signing_key(self.home),
+            {
+                "keyId": doc["keyId"],
+                "versions": doc["versions"],
+                "destroyedAt": doc["destroyedAt"],
+                "method": method,
+                "providerProof": proof,
+                "approvals": doc["approvals"],
+                "witness": witness,
+            },
+        )
+        return self._save(doc, "destroyed", actor, witness=witness, certificate=doc["certificate"]["verificationHash"])
+
+    @staticmethod
+    def _proof(backend: KeyBackend, name: str, info: KeyInfo | None) -> str:
+        """What the provider says now: the key is gone, or a tombstone with no material."""
+        try:
+            after = backend.describe(name)
+        except KeyNotFound:
+            return f"describe {name}: not found"
+        if after.status != "destroyed":
+            raise InvalidKeyState(str(backend.system), "destroy", name, f"still {after.status} after destruction")
+        return f"describe {name}: status destroyed, versions {after.versions} hold no material"
