@@ -1,7 +1,7 @@
 """Which backend a request runs against, from its ``keyManagementSystem`` and the environment.
 
 Credentials come from each client library's own environment (``VAULT_ADDR``/``VAULT_TOKEN`` for
-hvac, boto3's credential chain for AWS), so kmo never stores or prints them.
+hvac, boto3's credential chain for AWS, ``KMO_HSM_PIN`` for PKCS#11), so kmo never stores or prints them.
 """
 
 from __future__ import annotations
@@ -52,4 +52,18 @@ def backend_for(
             return AwsKms()
         except BotoCoreError as exc:
             raise RequestError([f"keyManagementSystem: aws-kms is not configured: {exc}"]) from exc
-    raise NotBuilt([f"keyManagementSystem: the {system} backend is not built yet (built: vault, aws-kms, --keystore)"])
+    if system == "hsm":
+        from actions.backends.pkcs11_hsm import Pkcs11Hsm
+
+        missing = [v for v in ("KMO_HSM_MODULE", "KMO_HSM_TOKEN", "KMO_HSM_PIN") if not os.environ.get(v)]
+        if missing:
+            raise RequestError([f"keyManagementSystem: hsm needs {', '.join(missing)} in the environment"])
+        return Pkcs11Hsm(
+            os.environ["KMO_HSM_MODULE"],
+            os.environ["KMO_HSM_TOKEN"],
+            os.environ["KMO_HSM_PIN"],
+            allow_immediate_destroy=allow_immediate_destroy,
+        )
+    raise NotBuilt(
+        [f"keyManagementSystem: the {system} backend is not built yet (built: vault, aws-kms, hsm, --keystore)"]
+    )

@@ -410,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", choices=["propose", "approve", "execute", "complete", "cancel", "status"])
     p.add_argument("proposal", nargs="?", help="proposal id (every step but propose)")
     p.add_argument("--key", help="propose: the key's name or id in its manager")
-    p.add_argument("--system", choices=["vault", "aws-kms", "local"], help="propose: where the key lives")
+    p.add_argument("--system", choices=["vault", "aws-kms", "hsm", "local"], help="propose: where the key lives")
     p.add_argument("--keystore", help="propose: the local keystore directory (with --system local)")
     p.add_argument("--reason", default="", help="propose and cancel: why (recorded)")
     p.add_argument("--pending", default="7d", help="propose: pending window / soak period (default 7d)")

@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn  >/dev/null 2>&1 || need+=(maven)
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)   # the PKCS#11 module the HSM tests use
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

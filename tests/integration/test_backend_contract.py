@@ -3,6 +3,7 @@ server). A backend that passes behaves the same to the orchestrator wherever the
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -10,8 +11,17 @@ from pathlib import Path
 import pytest
 
 from actions.backends.aws_kms import AwsKms
-from actions.backends.base import Capability, InvalidKeyState, KeyNotFound, KeySpec, Unsupported
+from actions.backends.base import (
+    ALGORITHMS,
+    Capability,
+    InvalidKeyState,
+    KeyNotFound,
+    KeySpec,
+    PermissionDenied,
+    Unsupported,
+)
 from actions.backends.local import LocalKeystore
+from actions.backends.pkcs11_hsm import Pkcs11Hsm
 from actions.backends.vault_transit import VaultTransit
 from actions.request import schema
 from tests.integration.test_vault_live import run_openbao
@@ -47,12 +57,38 @@ def kms_client() -> Iterator[object]:
         server.stop()
 
 
-@pytest.fixture(params=["local", "vault", "aws"])
+SOFTHSM_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """A SoftHSM2 token of its own (module, token label, user PIN). The module reads SOFTHSM2_CONF once,
+    when the process first loads it, so the variable stays set for the session."""
+    module = next((m for m in SOFTHSM_MODULES if Path(m).exists()), None)
+    if module is None:
+        pytest.fail("SoftHSM2 is not installed: run scripts/install-system-deps.sh as root (Debian softhsm2)")
+    base = tmp_path_factory.mktemp("softhsm")
+    (base / "tokens").mkdir()
+    conf = base / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOFTHSM2_CONF", str(conf))
+        subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", "kmo-test", "--so-pin", "5678", "--pin", "pin-73915-kmo"],
+            check=True,
+            capture_output=True,
+        )
+        yield module, "kmo-test", "pin-73915-kmo"
+
+
+@pytest.fixture(params=["local", "vault", "aws", "hsm"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "local":
         return LocalKeystore(tmp_path / "ks")
     if request.param == "aws":
         return AwsKms(request.getfixturevalue("kms_client"))
+    if request.param == "hsm":
+        return Pkcs11Hsm(*request.getfixturevalue("softhsm"))
     return VaultTransit(request.getfixturevalue("openbao_client"))
 
 
@@ -314,3 +350,83 @@ def test_destruction_pipeline_on_aws_schedules_and_will_not_certify_a_key_still_
     assert pipeline.load(pid)["status"] == "scheduled" and "certificate" not in pipeline.load(pid)
     pipeline.cancel(pid, kms, "bob", "found a consumer")
     assert kms_client.describe_key(KeyId=info.ref.uri)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def test_hsm_keys_are_generated_on_the_token_and_never_readable(softhsm, request: pytest.FixtureRequest) -> None:
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    from actions.backends.pkcs11_hsm import _lib
+
+    hsm = Pkcs11Hsm(*softhsm)
+    for algorithm in ("AES-256", "RSA-2048", "ECDSA-P256", "ECDSA-P384", "Ed25519"):
+        name = f"{_name(request)[:20]}-{algorithm}"
+        info = hsm.generate(KeySpec(name=name, key_type="signing", algorithm=algorithm))
+        assert info.algorithm == algorithm and info.key_size == ALGORITHMS[algorithm][1]
+        assert info.labels == {"sensitive": "true", "extractable": "false", "generated_on_token": "true"}
+        assert info.ref.uri == f"pkcs11:token=kmo-test;object={name}"
+    module, token, pin = softhsm
+    with _lib(module).get_token(token_label=token).open(user_pin=pin) as session:
+        secret = session.get_key(label=f"{_name(request)[:20]}-AES-256", object_class=ObjectClass.SECRET_KEY)
+        with pytest.raises(pkcs11.exceptions.AttributeSensitive):
+            secret[Attribute.VALUE]
+    assert softhsm[2] not in repr(hsm)
+    with pytest.raises(PermissionDenied):
+        Pkcs11Hsm(module, token, "0000").describe("anything")
+
+
+def test_destruction_pipeline_on_an_hsm_soaks_then_destroys_every_object(softhsm, tmp_path, request) -> None:
+    from datetime import UTC, datetime
+
+    from actions.audit_log import AuditLog
+    from actions.certificate import public_signer, verify
+    from actions.destruction import DestructionPipeline
+
+    pipeline = DestructionPipeline(tmp_path, AuditLog(tmp_path / "audit.jsonl"), lambda *_: None)
+    hsm = Pkcs11Hsm(*softhsm)
+    name = _name(request)[-30:]
+    hsm.generate(KeySpec(name=name, key_type="signing", algorithm="ECDSA-P256"))
+    hsm.rotate(name)
+    pid = _approved(pipeline, hsm, name)
+    assert pipeline.execute(pid, hsm, "alice")["providerSchedule"] is False
+    assert hsm.describe(name).versions == [1, 2]  # soaking: untouched
+    done = pipeline.complete(
+        pid,
+        Pkcs11Hsm(*softhsm, allow_immediate_destroy=True),
+        "alice",
+        witness="dave",
+        now=datetime.now(UTC) + timedelta(days=8),
+    )
+    assert done["certificate"]["versions"] == [1, 2] and verify(done["certificate"], public_signer(tmp_path)) == []
+    with pytest.raises(KeyNotFound):
+        hsm.describe(name)  # private and public objects of both versions are gone
+
+
+def test_kmo_run_against_the_hsm(softhsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import json
+
+    from kmo.cli import main
+
+    module, token, pin = softhsm
+    monkeypatch.setenv("KMO_HOME", str(tmp_path / "home"))
+    request = tmp_path / "req.json"
+    request.write_text(
+        json.dumps(
+            {
+                "operation": "generate",
+                "keyType": "master",
+                "algorithm": "AES-256",
+                "keyManagementSystem": "hsm",
+                "keyId": "run-master",
+            }
+        )
+    )
+    assert main(["run", "--request", str(request)]) == 2
+    assert "hsm needs KMO_HSM_MODULE, KMO_HSM_TOKEN, KMO_HSM_PIN" in capsys.readouterr().err
+    monkeypatch.setenv("KMO_HSM_MODULE", module)
+    monkeypatch.setenv("KMO_HSM_TOKEN", token)
+    monkeypatch.setenv("KMO_HSM_PIN", pin)
+    assert main(["run", "--request", str(request)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["keyInfo"]["keyId"] == "pkcs11:token=kmo-test;object=run-master"
+    assert pin not in (tmp_path / "home" / "actions" / "audit.jsonl").read_text()
