@@ -4,25 +4,31 @@ Every request is written to the hash-chained audit log twice: ``requested`` befo
 touched and ``succeeded`` or ``failed`` after, so a crash between the two leaves a visible, unmatched
 entry rather than silence. Audit entries and responses carry identifiers, versions and outcomes, never
 key material. ``destroy`` only proposes a destruction (actions/destruction.py carries it through
-approvals, soak and certificate). ``audit`` and ``policy-check`` are refused here with a clear error
-until the reports are built: an operation that half-works is worse than one that says it is not there.
+approvals, soak and certificate). ``policy-check`` and ``audit`` run the stream's inventory rules
+over what the key manager says now (actions/compliance.py).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actions.audit_log import AuditLog
 from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec, Unsupported
+from actions.compliance import backend_infos, compliance_status, expiring, inventory_findings
 from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, DestructionRefused
 from actions.request import RequestError, rotation_policy, validate_request
 from ingest.schema import format_timestamp
 from streams.policy import Policy, load_policy
 
-BUILT = ("generate", "rotate", "destroy", "inventory")
+BUILT = ("generate", "rotate", "destroy", "audit", "policy-check", "inventory")
+AUDIT_PERIOD = timedelta(days=30)
+# (key uris, period start) -> (rotations completed, unused key uris), or None without a warehouse
+WarehouseSummary = Callable[[list[str], datetime], tuple[int, list[str]] | None]
 
 
 class NotBuilt(RequestError):
@@ -117,6 +123,43 @@ def _propose_destruction(
     return out
 
 
+def _policy_check(doc: dict[str, Any], backend: KeyBackend, policy: Policy, now: datetime) -> dict[str, Any]:
+    infos = backend_infos(backend, _key_name(doc) if "keyId" in doc else None)
+    findings = inventory_findings(infos, str(backend.system), policy, now)
+    frameworks = doc.get("complianceFrameworks") or ["NIST"]
+    status = compliance_status(findings, frameworks, str(backend.system), os.environ.get("KMO_HSM_FIPS_CERT"))
+    out: dict[str, Any] = {"complianceStatus": status}
+    runbooks = sorted({f"{f.rule_id}: {f.message}" for f in findings})
+    if runbooks:
+        out["recommendations"] = runbooks
+    return out
+
+
+def _audit(
+    doc: dict[str, Any], backend: KeyBackend, policy: Policy, now: datetime, warehouse: WarehouseSummary | None
+) -> dict[str, Any]:
+    infos = backend_infos(backend, _key_name(doc) if "keyId" in doc else None)
+    start = now - AUDIT_PERIOD
+    findings = inventory_findings(infos, str(backend.system), policy, now)
+    rp = rotation_policy(doc)
+    notify = rp.notify_before if rp and rp.notify_before else timedelta(days=30)
+    report: dict[str, Any] = {
+        "period": {"start": format_timestamp(start), "end": format_timestamp(now)},
+        "keysInventoried": len(infos),
+        "policyViolations": len(findings),
+        "expiringKeys": expiring(infos, policy, now, notify),
+    }
+    out: dict[str, Any] = {"auditReport": report}
+    summary = warehouse([i.ref.uri for i in infos], start) if warehouse else None
+    if summary is None:
+        out["recommendations"] = [
+            "no audit warehouse answered: rotationsCompleted and unusedKeys are not reported (run kmo sink)"
+        ]
+    else:
+        report["rotationsCompleted"], report["unusedKeys"] = summary
+    return out
+
+
 def execute(
     doc: Any,
     backend: KeyBackend,
@@ -125,6 +168,8 @@ def execute(
     actor: str,
     policy: Policy | None = None,
     destruction: DestructionPipeline | None = None,
+    warehouse: WarehouseSummary | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Validate, audit, run, audit. Returns the response; raises RequestError or BackendError.
 
@@ -154,6 +199,10 @@ def execute(
             result = _rotate(doc, backend)
         elif doc["operation"] == "destroy":
             result = _propose_destruction(doc, backend, actor, destruction, operation_id)
+        elif doc["operation"] == "policy-check":
+            result = _policy_check(doc, backend, policy or load_policy(), now or datetime.now(UTC))
+        elif doc["operation"] == "audit":
+            result = _audit(doc, backend, policy or load_policy(), now or datetime.now(UTC), warehouse)
         else:
             result = _inventory(backend)
     except (BackendError, RequestError) as exc:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from actions.backends.base import ALGORITHMS
 from ingest.parsers import CLI_SOURCES
 from kmo.settings import ConfigError, Settings
 
@@ -225,31 +226,32 @@ def cmd_verify_certificate(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if problems else 0
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """One operation request (the specification's input JSON) -> its response JSON on stdout."""
+def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> int:
+    """Carry out one request: the shared path of ``kmo run`` and the per-operation commands."""
     import getpass
     from pathlib import Path
 
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
+    from actions.compliance import usage_summary
     from actions.destruction import DestructionPipeline, warehouse_usage
     from actions.execute import execute
     from actions.request import RequestError
     from actions.select_backend import backend_for
 
-    try:
-        raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
-        doc = orjson.loads(raw)
-    except (OSError, orjson.JSONDecodeError) as exc:
-        print(f"kmo: cannot read request {args.request}: {exc}", file=sys.stderr)
-        return 2
     audit = AuditLog(settings.home / "actions" / "audit.jsonl")
     try:
         backend = backend_for(
             doc if isinstance(doc, dict) else {}, keystore=Path(args.keystore) if args.keystore else None
         )
-        pipeline = DestructionPipeline(settings.home, audit, warehouse_usage(settings))
-        response = execute(doc, backend, audit, actor=args.actor or getpass.getuser(), destruction=pipeline)
+        response = execute(
+            doc,
+            backend,
+            audit,
+            actor=args.actor or getpass.getuser(),
+            destruction=DestructionPipeline(settings.home, audit, warehouse_usage(settings)),
+            warehouse=lambda uris, since: usage_summary(settings, uris, since),
+        )
     except RequestError as exc:
         for problem in exc.problems:
             print(f"kmo: request: {problem}", file=sys.stderr)
@@ -259,6 +261,46 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     _print_json(response)
     return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """One operation request (the specification's input JSON) -> its response JSON on stdout."""
+    from pathlib import Path
+
+    try:
+        raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
+        doc = orjson.loads(raw)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"kmo: cannot read request {args.request}: {exc}", file=sys.stderr)
+        return 2
+    return _run_request(doc, args, settings)
+
+
+def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
+    """``kmo generate|rotate|audit|policy-check|inventory`` with flags: the same request, built here."""
+    doc: dict[str, object] = {"operation": args.command}
+    for flag, field in (
+        ("system", "keyManagementSystem"),
+        ("key_id", "keyId"),
+        ("key_type", "keyType"),
+        ("algorithm", "algorithm"),
+    ):
+        if getattr(args, flag, None):
+            doc[field] = getattr(args, flag)
+    policy = {
+        field: value
+        for field, value in (
+            ("maxAge", getattr(args, "max_age", None)),
+            ("autoRotate", getattr(args, "auto_rotate", None) or None),
+            ("notifyBefore", getattr(args, "notify_before", None)),
+        )
+        if value is not None
+    }
+    if policy:
+        doc["rotationPolicy"] = policy
+    if getattr(args, "framework", None):
+        doc["complianceFrameworks"] = args.framework
+    return _run_request(doc, args, settings)
 
 
 def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
@@ -398,13 +440,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signer", help="the base64 Ed25519 public key to trust (default: this KMO_HOME's)")
     p.set_defaults(func=cmd_verify_certificate)
 
-    p = sub.add_parser(
-        "run", help="carry out one operation request (generate, rotate, destroy proposal, inventory) and audit it"
-    )
+    p = sub.add_parser("run", help="carry out one operation request (the specification's JSON) and audit it")
     p.add_argument("--request", required=True, help="the request JSON file, or - for stdin")
     p.add_argument("--keystore", help="use the local encrypted keystore in this directory instead of a provider")
     p.add_argument("--actor", help="who asked (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_run)
+
+    systems = ["vault", "aws-kms", "azure-keyvault", "gcp-kms", "hsm"]
+    operations = {
+        "generate": "create a key (in the provider's or the HSM's generator) and record who, when and how",
+        "rotate": "make a new version primary; earlier versions keep decrypting",
+        "inventory": "every key the system holds, in the keyInfo shape",
+        "audit": "inventory, policy violations, rotations, unused and expiring keys for the last 30 days",
+        "policy-check": "the stream's inventory rules, mapped to each framework's controls",
+    }
+    for name, text in operations.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--system", choices=systems, help="keyManagementSystem (or --keystore for the local one)")
+        p.add_argument("--keystore", help="use the local encrypted keystore in this directory")
+        p.add_argument("--actor", help="who asked (default: the login name); recorded in the audit log")
+        if name != "inventory":
+            p.add_argument("--key-id", required=name == "rotate", help="the key (name or provider id)")
+        if name == "generate":
+            p.add_argument("--key-type", required=True, choices=["master", "data", "signing", "tls", "api", "session"])
+            p.add_argument("--algorithm", required=True, choices=list(ALGORITHMS))
+            p.add_argument("--max-age", help="rotation period, e.g. 90d")
+            p.add_argument("--auto-rotate", action="store_true", help="let the provider rotate every --max-age")
+        if name in ("generate", "audit"):
+            p.add_argument("--notify-before", help="warn this long before rotation is due, e.g. 14d")
+        if name == "policy-check":
+            p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
+        p.set_defaults(func=cmd_operation)
 
     p = sub.add_parser("destroy", help="the destruction pipeline: propose, approve (x2), execute, complete")
     p.add_argument("step", choices=["propose", "approve", "execute", "complete", "cancel", "status"])

@@ -118,10 +118,11 @@ class AwsKms:
 
     def _info(self, meta: dict[str, Any]) -> KeyInfo:
         algorithm = _ALGORITHM_OF.get(meta.get("KeySpec", ""))
-        rotations = 0
+        dates = []
         if meta.get("KeySpec") == "SYMMETRIC_DEFAULT" and meta.get("KeyState") != "PendingDeletion":
             pages = self.client.get_paginator("list_key_rotations").paginate(KeyId=meta["KeyId"])
-            rotations = sum(len(page.get("Rotations", [])) for page in pages)
+            dates = [r.get("RotationDate") for page in pages for r in page.get("Rotations", [])]
+        rotations = len(dates)
         tags = {
             t["TagKey"]: t["TagValue"]
             for t in self._call("describe", meta["KeyId"], "list_resource_tags", KeyId=meta["KeyId"]).get("Tags", [])
@@ -136,6 +137,7 @@ class AwsKms:
             state=_STATES.get(meta.get("KeyState", ""), KeyState.SUSPENDED),
             destroy_at=meta.get("DeletionDate"),
             versions=list(range(1, rotations + 2)),
+            current_since=max((d for d in dates if d), default=meta.get("CreationDate")),
             labels={k: v for k, v in tags.items() if not k.startswith("kmo:")} | {"aws_key_state": meta["KeyState"]},
         )
 

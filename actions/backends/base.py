@@ -135,6 +135,7 @@ class KeyInfo:
     expires_at: datetime | None = None
     versions: list[int] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    current_since: datetime | None = None  # when the primary version was made: the age rotation policy checks
 
     @property
     def status(self) -> str:

@@ -122,6 +122,9 @@ class LocalKeystore:
             destroy_at=parse_timestamp(doc["destroy_at"]) if doc.get("destroy_at") else None,
             versions=[v["version"] for v in doc["versions"]],
             labels=doc.get("labels", {}),
+            current_since=next(
+                (parse_timestamp(v["created_at"]) for v in doc["versions"] if v["version"] == doc["primary"]), None
+            ),
         )
 
     def _transition(self, doc: dict[str, Any], target: KeyState) -> None:

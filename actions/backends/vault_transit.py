@@ -72,14 +72,21 @@ class VaultTransit:
         except hvac_errors.VaultError as exc:
             raise BackendError("vault", operation, name, type(exc).__name__) from exc
 
+    @staticmethod
+    def _when(value: Any) -> datetime | None:
+        """Transit reports a version's creation as a unix time (symmetric) or an RFC 3339 string."""
+        if isinstance(value, int):
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if isinstance(value, dict):  # asymmetric keys: {"creation_time": ..., "public_key": ...}
+            return VaultTransit._when(value.get("creation_time"))
+        return None
+
     def _info(self, name: str, data: dict[str, Any]) -> KeyInfo:
-        versions = sorted(int(v) for v in (data.get("keys") or {}))
-        created = None
-        first = (data.get("keys") or {}).get(str(versions[0])) if versions else None
-        if isinstance(first, int):
-            created = datetime.fromtimestamp(first, tz=UTC)
-        elif isinstance(first, str):
-            created = datetime.fromisoformat(first.replace("Z", "+00:00"))
+        keys = data.get("keys") or {}
+        versions = sorted(int(v) for v in keys)
+        created = self._when(keys.get(str(versions[0]))) if versions else None
         algorithm = _ALGORITHM_OF.get(data.get("type", ""))
         return KeyInfo(
             ref=KeyRef.vault(self.mount, name),
@@ -90,6 +97,7 @@ class VaultTransit:
             version=data.get("latest_version"),
             state=KeyState.ACTIVE,
             versions=versions,
+            current_since=self._when(keys.get(str(data.get("latest_version")))),
             labels={
                 "min_decryption_version": str(data.get("min_decryption_version")),
                 "auto_rotate_period": str(data.get("auto_rotate_period")),

@@ -74,7 +74,17 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOFTHSM2_CONF", str(conf))
         subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", "kmo-test", "--so-pin", "5678", "--pin", "pin-73915-kmo"],
+            [
+                "softhsm2-util",
+                "--init-token",
+                "--free",
+                "--label",
+                "kmo-test",
+                "--so-pin",
+                "5678",
+                "--pin",
+                "pin-73915-kmo",
+            ],
             check=True,
             capture_output=True,
         )
@@ -123,6 +133,9 @@ def test_rotate_adds_a_version(backend, request: pytest.FixtureRequest) -> None:
     backend.generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
     rotated = backend.rotate(name)
     assert rotated.version == 2 and rotated.versions == [1, 2]
+    if str(backend.system) != "hsm":  # PKCS#11 records no creation times
+        assert rotated.current_since is not None and rotated.created_at is not None
+        assert rotated.current_since >= rotated.created_at
     assert backend.describe(name).version == 2
 
 

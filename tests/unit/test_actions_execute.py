@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -12,7 +13,7 @@ import pytest
 from actions.audit_log import AuditLog
 from actions.backends.base import KeyNotFound, KeySpec
 from actions.backends.local import LocalKeystore
-from actions.execute import NotBuilt, execute
+from actions.execute import execute
 from actions.request import RequestError, schema
 from kmo.cli import main
 
@@ -70,8 +71,8 @@ def test_invalid_and_unbuilt_requests_are_refused_and_audited(env) -> None:
     store, audit = env
     with pytest.raises(RequestError, match="algorithm"):
         execute({"operation": "generate", "keyType": "data", "algorithm": "DES"}, store, audit, actor="a")
-    with pytest.raises(NotBuilt, match="'audit' is not built yet"):
-        execute({"operation": "audit"}, store, audit, actor="a")
+    with pytest.raises(RequestError, match="'colour' was unexpected"):
+        execute({"operation": "inventory", "colour": "red"}, store, audit, actor="a")
     assert [e["outcome"] for e in audit.entries()] == ["refused", "refused"]
     assert store.list_keys() == []
 
@@ -175,3 +176,88 @@ def test_destroy_pipeline_through_the_cli(tmp_path: Path, monkeypatch: pytest.Mo
     assert main(["verify-certificate", str(certificate)]) == 0
     assert main(["verify-audit"]) == 0
     assert main(["destroy", "approve"]) == 2
+
+
+def _estate(store: LocalKeystore) -> None:
+    store.generate(KeySpec(name="orders", key_type="data", algorithm="AES-256", labels={"owner": "payments"}))
+    store.generate(KeySpec(name="partner-api", key_type="api", algorithm="Ed25519", labels={"owner": "edge"}))
+    store.generate(KeySpec(name="nobody", key_type="signing", algorithm="ECDSA-P256"))
+
+
+def test_policy_check_runs_the_stream_rules_per_framework(env) -> None:
+    store, audit = env
+    _estate(store)
+    later = datetime.now(UTC) + timedelta(days=40)  # the 30-day data key is now overdue
+    out = _valid(
+        execute(
+            {"operation": "policy-check", "complianceFrameworks": ["PCI-DSS", "FIPS-140-3"]},
+            store,
+            audit,
+            actor="a",
+            now=later,
+        )
+    )
+    status = out["complianceStatus"]
+    assert status["framework"] == "PCI-DSS, FIPS-140-3" and status["compliant"] is False
+    got = {(f["framework"], f["rule"], f["keyId"]) for f in status["findings"]}
+    assert got == {
+        ("PCI-DSS", "any.rotation_overdue", "local:orders"),
+        ("PCI-DSS", "any.key_without_owner", "local:nobody"),
+        ("FIPS-140-3", "module-validation", None),
+    }
+    assert all(f["control"] for f in status["findings"])
+    # the same keys, today, one key, NIST only: nothing overdue and the owner is set
+    today = execute({"operation": "policy-check", "keyId": "local:orders"}, store, audit, actor="a")
+    assert today["complianceStatus"] == {"framework": "NIST", "compliant": True, "findings": []}
+
+
+def test_audit_report_with_and_without_a_warehouse(env) -> None:
+    store, audit = env
+    _estate(store)
+    later = datetime.now(UTC) + timedelta(days=40)
+    seen: list = []
+
+    def warehouse(uris: list[str], since: datetime) -> tuple[int, list[str]]:
+        seen.append((sorted(uris), since))
+        return 2, ["local:nobody"]
+
+    out = _valid(
+        execute(
+            {"operation": "audit", "rotationPolicy": {"notifyBefore": "60d"}},
+            store,
+            audit,
+            actor="a",
+            now=later,
+            warehouse=warehouse,
+        )
+    )
+    report = out["auditReport"]
+    assert report["keysInventoried"] == 3 and report["policyViolations"] == 2
+    assert report["rotationsCompleted"] == 2 and report["unusedKeys"] == ["local:nobody"]
+    assert [k["keyId"] for k in report["expiringKeys"]] == ["local:partner-api"]  # 90d key, due in ~50 days
+    assert seen[0][0] == ["local:nobody", "local:orders", "local:partner-api"]
+    assert seen[0][1] == later - timedelta(days=30)
+    blind = _valid(execute({"operation": "audit"}, store, audit, actor="a", warehouse=lambda *_: None))
+    assert "rotationsCompleted" not in blind["auditReport"] and "no audit warehouse" in blind["recommendations"][0]
+
+
+def test_per_operation_commands_build_the_same_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("KMO_HOME", str(tmp_path / "home"))
+    ks = ["--keystore", str(tmp_path / "ks")]
+
+    def kmo(*argv: str) -> dict:
+        assert main([*argv, *ks]) == 0, capsys.readouterr().err
+        return _valid(json.loads(capsys.readouterr().out))
+
+    gen = kmo("generate", "--key-type", "tls", "--algorithm", "RSA-2048", "--key-id", "edge", "--max-age", "365d")
+    assert gen["keyInfo"]["keySize"] == 2048 and "recommendations" not in gen
+    assert kmo("rotate", "--key-id", "local:edge")["rotationStatus"]["newVersion"] == 2
+    assert kmo("inventory")["auditReport"]["keysInventoried"] == 1
+    check = kmo("policy-check", "--framework", "PCI-DSS", "--framework", "SOC2")
+    assert {f["rule"] for f in check["complianceStatus"]["findings"]} == {"any.key_without_owner"}
+    assert kmo("audit", "--notify-before", "14d")["auditReport"]["policyViolations"] == 1
+    with pytest.raises(SystemExit):
+        main(["generate", "--key-type", "tls", "--algorithm", "DES", *ks])
+    assert "invalid choice: 'DES'" in capsys.readouterr().err

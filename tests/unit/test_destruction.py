@@ -102,3 +102,22 @@ def test_cancel_restores_the_schedule_and_stops_the_pipeline(world) -> None:
     assert store.describe("k").status == "inactive" and store.describe("k").destroy_at is None
     with pytest.raises(DestructionRefused, match="cancelled"):
         pipeline.complete(pid, store, "a", witness="d", now=NOW + timedelta(days=30))
+
+
+def test_usage_summary_reads_the_warehouse(world) -> None:
+    from actions.compliance import usage_summary
+
+    settings, *_ = world
+    assert usage_summary(settings, ["local:a"], NOW) is None  # no warehouse: unknown, not zero
+    _record_use(settings.warehouse, "local:a", NOW + timedelta(hours=1))
+    _record_use(settings.warehouse, "local:b", NOW - timedelta(days=90))  # before the period
+    con = open_warehouse(settings.warehouse)
+    con.execute("UPDATE events SET op = 'rotate', is_usage = false WHERE key_uri = 'local:b'")
+    con.execute(
+        "INSERT INTO events (uid, time, source, provider, class_uid, activity_id, type_uid, op, operation, is_usage,"
+        " success, key_uri, ingested_at) VALUES ('r1', ?, 'vault', 'local', 6003, 99, 600399, 'rotate', 'rotate',"
+        " false, true, 'local:b', ?)",
+        [NOW + timedelta(days=1), NOW],
+    )
+    con.close()
+    assert usage_summary(settings, ["local:a", "local:b", "local:c"], NOW) == (1, ["local:b", "local:c"])
