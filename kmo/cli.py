@@ -303,6 +303,45 @@ def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
     return _run_request(doc, args, settings)
 
 
+def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
+    """Act on findings as the policy's auto_response allows (rotate, disable; never destroy)."""
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.request import RequestError
+    from actions.responder import Responder, run
+    from actions.select_backend import backend_for
+    from ingest.schema import Provider
+    from streams.policy import PolicyError, load_policy
+
+    try:
+        policy = load_policy(args.policy or os.environ.get("KMO_POLICY"))
+    except PolicyError as exc:
+        print(f"kmo respond: {exc}", file=sys.stderr)
+        return 2
+    if not policy.auto_response:
+        print("kmo respond: the policy's auto_response is empty, so findings will only be read", file=sys.stderr)
+    cache: dict[Provider, object] = {}
+
+    def backends(provider: Provider):
+        if provider not in cache:
+            try:
+                keystore = Path(args.keystore) if args.keystore and provider is Provider.LOCAL else None
+                cache[provider] = (
+                    None
+                    if provider is Provider.LOCAL and keystore is None
+                    else backend_for({"keyManagementSystem": str(provider)}, keystore=keystore)
+                )
+            except RequestError:
+                cache[provider] = None  # not configured here: the responder records a skip
+        return cache[provider]
+
+    responder = Responder(policy, backends, AuditLog(settings.home / "actions" / "audit.jsonl"))
+    seen = run(settings, responder, idle_seconds=args.until_idle)
+    print(f"kmo respond: {seen} findings read", file=sys.stderr)
+    return 0
+
+
 def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     """The destruction pipeline, one step per invocation (see actions/destruction.py)."""
     import getpass
@@ -471,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "policy-check":
             p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
         p.set_defaults(func=cmd_operation)
+
+    p = sub.add_parser("respond", help="act on findings as the policy's auto_response allows (never destroys)")
+    p.add_argument("--policy", help="policy YAML (default: $KMO_POLICY or the shipped default)")
+    p.add_argument("--keystore", help="the local keystore, for findings about local: keys")
+    p.add_argument("--until-idle", type=float, help="stop after this many seconds without findings")
+    p.set_defaults(func=cmd_respond)
 
     p = sub.add_parser("destroy", help="the destruction pipeline: propose, approve (x2), execute, complete")
     p.add_argument("step", choices=["propose", "approve", "execute", "complete", "cancel", "status"])

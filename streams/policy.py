@@ -56,6 +56,8 @@ class Policy:
     disable_revert_minutes: int
     disallowed_algorithms: tuple[str, ...]
     min_rsa_bits: int
+    # rule id -> what the responder may do on its own (rotate or disable; never destroy)
+    auto_response: dict[str, str] = field(default_factory=dict)
     source: str = field(default="default", compare=False)
 
     def unusual_hour(self, hour: int) -> bool:
@@ -76,7 +78,7 @@ def parse_policy(doc: Any, *, base: dict[str, Any] | None = None, source: str = 
     if not isinstance(doc, dict):
         raise PolicyError("a policy is a YAML mapping")
     merged: dict[str, Any] = dict(base or {})
-    known = set(_INT_MAP) | set(_WINDOWED) | set(_SCALARS) | set(_LISTS)
+    known = set(_INT_MAP) | set(_WINDOWED) | set(_SCALARS) | set(_LISTS) | {"auto_response"}
     for key, value in doc.items():
         if key not in known:
             raise PolicyError(f"unknown policy field {key!r}; known: {', '.join(sorted(known))}")
@@ -99,10 +101,31 @@ def parse_policy(doc: Any, *, base: dict[str, Any] | None = None, source: str = 
         if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
             raise PolicyError(f"{key} must be a list of strings")
         out[key] = tuple(str(v) for v in value)
+    out["auto_response"] = _auto_response(merged.get("auto_response") or {})
     for hour in ("start", "end"):
         if not 0 <= out["unusual_hours"][hour] <= 23:
             raise PolicyError(f"unusual_hours.{hour} must be an hour 0-23")
     return Policy(**out, source=source)
+
+
+AUTO_ACTIONS = ("rotate", "disable")
+
+
+def _auto_response(value: Any) -> dict[str, str]:
+    """Which findings the responder acts on by itself. Destruction is never automatic: not allowed here."""
+    from streams.rules import load_rules  # the rules import this module's neighbours; load lazily
+
+    if not isinstance(value, dict):
+        raise PolicyError("auto_response must map rule ids to rotate or disable")
+    rule_ids = {m.RULE.id for m in load_rules()}
+    for rule_id, action in value.items():
+        if rule_id not in rule_ids:
+            raise PolicyError(f"auto_response: unknown rule {rule_id!r}")
+        if action not in AUTO_ACTIONS:
+            raise PolicyError(
+                f"auto_response.{rule_id}: {action!r} is not allowed; use one of {', '.join(AUTO_ACTIONS)}"
+            )
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _default_doc() -> dict[str, Any]:

@@ -1,0 +1,158 @@
+"""The responder: findings in, rotations and disables out, only where the policy says so.
+
+``plan`` is pure: a finding (OCSF, as the worker publishes it) and the policy give the actions to
+take, one per key the finding names. ``Responder.handle`` carries them out through the same backends
+as people do, writes each to the audit log with the finding that triggered it, and skips any action
+the audit log shows already done for that finding and key, so a redelivered finding (after a crash
+before the offset commit) is not acted on twice. Destruction is never planned: the policy parser
+refuses it, and this module has no path to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from actions.audit_log import AuditLog
+from actions.backends.base import BackendError, KeyBackend
+from ingest.schema import Provider
+from streams.policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Planned:
+    action: str  # rotate | disable
+    key_uri: str
+    finding_uid: str
+    rule_id: str
+
+
+def plan(finding: dict[str, Any], policy: Policy) -> list[Planned]:
+    info = finding.get("finding_info") or {}
+    rule_id = (info.get("analytic") or {}).get("uid")
+    action = policy.auto_response.get(rule_id or "")
+    if action is None:
+        return []
+    keys = [r.get("uid") for r in finding.get("resources") or [] if r.get("type") == "crypto_key" and r.get("uid")]
+    return [Planned(action, k, info.get("uid", ""), rule_id or "") for k in keys]
+
+
+def key_name(uri: str) -> tuple[Provider, str]:
+    """The provider and the name its adapter takes, from kmo's canonical key uri."""
+    if uri.startswith("pkcs11:"):
+        attrs = dict(a.split("=", 1) for a in uri[len("pkcs11:") :].split(";") if "=" in a)
+        return Provider.HSM, unquote(attrs.get("object", ""))
+    if uri.startswith("arn:"):
+        return Provider.AWS_KMS, uri
+    if uri.startswith("vault:"):
+        return Provider.VAULT, uri.rsplit("/", 1)[-1]
+    if uri.startswith("local:"):
+        return Provider.LOCAL, uri[len("local:") :]
+    raise ValueError(f"no adapter takes keys named like {uri[:80]!r}")
+
+
+class Responder:
+    """Carries out planned actions; ``backends`` maps a provider to its adapter (absent: not managed)."""
+
+    def __init__(self, policy: Policy, backends: Callable[[Provider], KeyBackend | None], audit: AuditLog) -> None:
+        self.policy = policy
+        self.backends = backends
+        self.audit = audit
+
+    def _done(self) -> set[tuple[str, str, str]]:
+        return {
+            (e.get("trigger", ""), e.get("keyId", ""), e.get("operation", ""))
+            for e in self.audit.entries()
+            if e.get("outcome") == "succeeded" and e.get("trigger")
+        }
+
+    def handle(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
+        """Act on one finding; returns the audit entries written. Backend errors are recorded, not raised."""
+        written = []
+        steps = plan(finding, self.policy)
+        done = self._done() if steps else set()
+        for step in steps:
+            if (step.finding_uid, step.key_uri, step.action) in done:
+                continue  # a redelivered finding: already acted on
+            base = {
+                "operationId": str(uuid.uuid4()),
+                "operation": step.action,
+                "actor": f"kmo-responder:{step.rule_id}",
+                "trigger": step.finding_uid,
+                "keyId": step.key_uri,
+            }
+            try:
+                provider, name = key_name(step.key_uri)
+            except ValueError as exc:
+                written.append(self.audit.append({**base, "outcome": "skipped", "reason": str(exc)}))
+                continue
+            base["system"] = str(provider)
+            backend = self.backends(provider)
+            if backend is None:
+                written.append(self.audit.append({**base, "outcome": "skipped", "reason": "system not managed here"}))
+                continue
+            written.append(self.audit.append({**base, "outcome": "requested"}))
+            try:
+                info = backend.rotate(name) if step.action == "rotate" else backend.disable(name)
+            except BackendError as exc:
+                log.warning("responder %s %s failed: %s", step.action, step.key_uri, exc)
+                written.append(
+                    self.audit.append({**base, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"})
+                )
+                continue
+            written.append(self.audit.append({**base, "outcome": "succeeded", "version": info.version}))
+        return written
+
+
+def run(settings: Any, responder: Responder, *, idle_seconds: float | None = None) -> int:
+    """Consume the findings topic as group ``kmo-responder``; commit each batch after acting on it.
+
+    A crash between an action and the commit redelivers the finding, and ``handle`` skips what the
+    audit log shows done. Returns the number of findings read (``idle_seconds`` stops after a quiet
+    spell; None runs until interrupted).
+    """
+    import time
+
+    import orjson
+
+    from ingest.deadletter import DeadLetter, DeadLetterWriter
+    from kmo.kafka import make_consumer, make_producer, resolve_bootstrap
+    from kmo.topics import Topics
+
+    topics = Topics.for_settings(settings)
+    bootstrap = resolve_bootstrap(settings)
+    producer = make_producer(bootstrap)
+    dead_letters = DeadLetterWriter(producer, topics.dlq.name, settings.home / "quarantine")
+    consumer = make_consumer(bootstrap, "kmo-responder")
+    consumer.subscribe([topics.findings.name])
+    seen, quiet_since = 0, time.monotonic()
+    try:
+        while idle_seconds is None or time.monotonic() - quiet_since < idle_seconds:
+            batch = consumer.poll(timeout_ms=500)
+            if not batch:
+                continue
+            quiet_since = time.monotonic()
+            for records in batch.values():
+                for record in records:
+                    seen += 1
+                    try:
+                        finding = orjson.loads(record.value)
+                        if not isinstance(finding, dict):
+                            raise ValueError("a finding is a JSON object")
+                    except (orjson.JSONDecodeError, ValueError) as exc:
+                        origin = f"{record.topic}/{record.partition}/{record.offset}"
+                        dead_letters.send(DeadLetter(record.value or b"", "respond", record.topic, origin, str(exc)))
+                        continue
+                    responder.handle(finding)
+            producer.flush()  # dead letters are safely written before the offsets move past them
+            consumer.commit()  # only now: every action for this batch is in the audit log
+    finally:
+        consumer.close()
+        producer.close()
+    return seen
