@@ -22,6 +22,7 @@ from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec,
 from actions.compliance import backend_infos, compliance_status, expiring, inventory_findings
 from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, DestructionRefused
 from actions.request import RequestError, rotation_policy, validate_request
+from actions.scheduler import PolicyStore
 from ingest.schema import format_timestamp
 from streams.policy import Policy, load_policy
 
@@ -40,7 +41,13 @@ def _key_name(doc: dict[str, Any]) -> str:
     return re.split(r"[:/]", doc["keyId"].rstrip("/"))[-1]
 
 
-def _generate(doc: dict[str, Any], backend: KeyBackend, policy: Policy) -> dict[str, Any]:
+def _generate(
+    doc: dict[str, Any],
+    backend: KeyBackend,
+    policy: Policy,
+    policies: PolicyStore | None = None,
+    keystore: str | None = None,
+) -> dict[str, Any]:
     missing = [f for f in ("keyType", "algorithm") if f not in doc]
     if missing:
         raise RequestError([f"{f}: required for generate" for f in missing])
@@ -58,7 +65,7 @@ def _generate(doc: dict[str, Any], backend: KeyBackend, policy: Policy) -> dict[
                 recommendations.append(exc.reason)
         else:
             recommendations.append(
-                f"{backend.system} cannot rotate on a schedule; kmo's rotation-due rule will flag it"
+                f"{backend.system} cannot rotate on its own schedule; run kmo scheduler, which rotates it when due"
             )
     if policy_days and (rp is None or rp.max_age is None):
         recommendations.append(f"no rotationPolicy.maxAge given; policy for {doc['keyType']} keys is {policy_days}d")
@@ -67,6 +74,8 @@ def _generate(doc: dict[str, Any], backend: KeyBackend, policy: Policy) -> dict[
             f"rotationPolicy.maxAge {rp.max_age.days}d exceeds the {policy_days}d cryptoperiod"
             f" for {doc['keyType']} keys"
         )
+    if rp and policies is not None:
+        policies.save(info, name, rp, keystore=keystore)  # kmo scheduler enforces it from now on
     if recommendations:
         out["recommendations"] = recommendations
     return out
@@ -169,6 +178,8 @@ def execute(
     policy: Policy | None = None,
     destruction: DestructionPipeline | None = None,
     warehouse: WarehouseSummary | None = None,
+    policies: PolicyStore | None = None,
+    keystore: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Validate, audit, run, audit. Returns the response; raises RequestError or BackendError.
@@ -194,7 +205,7 @@ def execute(
     audit.append({**base, "outcome": "requested"})
     try:
         if doc["operation"] == "generate":
-            result = _generate(doc, backend, policy or load_policy())
+            result = _generate(doc, backend, policy or load_policy(), policies, keystore)
         elif doc["operation"] == "rotate":
             result = _rotate(doc, backend)
         elif doc["operation"] == "destroy":

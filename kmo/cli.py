@@ -237,6 +237,7 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
     from actions.destruction import DestructionPipeline, warehouse_usage
     from actions.execute import execute
     from actions.request import RequestError
+    from actions.scheduler import PolicyStore
     from actions.select_backend import backend_for
 
     audit = AuditLog(settings.home / "actions" / "audit.jsonl")
@@ -251,6 +252,8 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
             actor=args.actor or getpass.getuser(),
             destruction=DestructionPipeline(settings.home, audit, warehouse_usage(settings)),
             warehouse=lambda uris, since: usage_summary(settings, uris, since),
+            policies=PolicyStore(settings.home),
+            keystore=str(Path(args.keystore).absolute()) if args.keystore else None,
         )
     except RequestError as exc:
         for problem in exc.problems:
@@ -340,6 +343,34 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
     seen = run(settings, responder, idle_seconds=args.until_idle)
     print(f"kmo respond: {seen} findings read", file=sys.stderr)
     return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    """Enforce stored rotation policies: rotate what is due (autoRotate), notify what is close."""
+    import time
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.request import RequestError
+    from actions.scheduler import PolicyStore, Scheduler
+    from actions.select_backend import backend_for
+
+    def backends(doc: dict):
+        try:
+            keystore = Path(doc["keystore"]) if doc.get("keystore") else None
+            if doc["system"] == "local" and keystore is None:
+                return None
+            return backend_for({"keyManagementSystem": doc["system"]}, keystore=keystore)
+        except RequestError:
+            return None
+
+    scheduler = Scheduler(PolicyStore(settings.home), backends, AuditLog(settings.home / "actions" / "audit.jsonl"))
+    while True:
+        for entry in scheduler.tick():
+            print(orjson.dumps(entry).decode(), flush=True)
+        if args.once:
+            return 0
+        time.sleep(args.interval)
 
 
 def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
@@ -516,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keystore", help="the local keystore, for findings about local: keys")
     p.add_argument("--until-idle", type=float, help="stop after this many seconds without findings")
     p.set_defaults(func=cmd_respond)
+
+    p = sub.add_parser("scheduler", help="enforce stored rotation policies (rotate what is due, notify before)")
+    p.add_argument("--once", action="store_true", help="one pass, then exit (for cron and systemd timers)")
+    p.add_argument("--interval", type=float, default=3600, help="seconds between passes (default 3600)")
+    p.set_defaults(func=cmd_scheduler)
 
     p = sub.add_parser("destroy", help="the destruction pipeline: propose, approve (x2), execute, complete")
     p.add_argument("step", choices=["propose", "approve", "execute", "complete", "cancel", "status"])
