@@ -1,4 +1,4 @@
-"""The responder: findings in, rotations and disables out, only where the policy says so.
+"""The responder: findings in, rotations and disables out (or proposals), only where the policy says so.
 
 ``plan`` is pure: a finding (OCSF, as the worker publishes it) and the policy give the actions to
 take, one per key the finding names. ``Responder.handle`` carries them out through the same backends
@@ -10,15 +10,20 @@ refuses it, and this module has no path to it.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from actions.audit_log import AuditLog
 from actions.backends.base import BackendError, KeyBackend
+from actions.private_files import write_private
 from ingest.schema import Provider
 from streams.policy import Policy
 
@@ -58,28 +63,58 @@ def key_name(uri: str) -> tuple[Provider, str]:
 
 
 class Responder:
-    """Carries out planned actions; ``backends`` maps a provider to its adapter (absent: not managed)."""
+    """Carries out planned actions; ``backends`` maps a provider to its adapter (absent: not managed).
 
-    def __init__(self, policy: Policy, backends: Callable[[Provider], KeyBackend | None], audit: AuditLog) -> None:
+    The policy's ``response_mode`` decides what "carry out" means: ``observe`` records what would be
+    done, ``propose`` writes a pending action for a human (``$KMO_HOME/actions/pending``), ``enforce``
+    acts. Enforcement over ``response_max_actions_per_hour`` degrades to a proposal, and after
+    ``response_max_consecutive_failures`` failures in a row the responder stops acting (the circuit
+    opens) and only observes until it is restarted.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        backends: Callable[[Provider], KeyBackend | None],
+        audit: AuditLog,
+        pending_dir: Path | None = None,
+    ) -> None:
         self.policy = policy
         self.backends = backends
         self.audit = audit
+        self.pending_dir = pending_dir or audit.path.parent / "pending"
+        self.failures = 0
+        self.circuit_open = False
+        self._acted: deque[float] = deque()
 
     def _done(self) -> set[tuple[str, str, str]]:
         return {
             (e.get("trigger", ""), e.get("keyId", ""), e.get("operation", ""))
             for e in self.audit.entries()
-            if e.get("outcome") == "succeeded" and e.get("trigger")
+            if e.get("outcome") in ("succeeded", "observed", "proposed") and e.get("trigger")
         }
 
-    def handle(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
+    def _over_limit(self, now: float) -> bool:
+        while self._acted and now - self._acted[0] > 3600:
+            self._acted.popleft()
+        return len(self._acted) >= self.policy.response_max_actions_per_hour
+
+    def _propose(self, base: dict[str, Any], name: str, why: str) -> dict[str, Any]:
+        self.pending_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        command = f"kmo {base['operation']} --system {base['system']} --key-id {name}"
+        pending = {**base, "command": command, "why": why}
+        write_private(self.pending_dir / f"{base['operationId']}.json", json.dumps(pending, indent=2).encode())
+        return self.audit.append({**base, "outcome": "proposed", "why": why, "command": command})
+
+    def handle(self, finding: dict[str, Any], *, now: float | None = None) -> list[dict[str, Any]]:
         """Act on one finding; returns the audit entries written. Backend errors are recorded, not raised."""
+        now = time.monotonic() if now is None else now
         written = []
         steps = plan(finding, self.policy)
         done = self._done() if steps else set()
         for step in steps:
             if (step.finding_uid, step.key_uri, step.action) in done:
-                continue  # a redelivered finding: already acted on
+                continue  # a redelivered or re-published finding: already handled
             base = {
                 "operationId": str(uuid.uuid4()),
                 "operation": step.action,
@@ -93,11 +128,21 @@ class Responder:
                 written.append(self.audit.append({**base, "outcome": "skipped", "reason": str(exc)}))
                 continue
             base["system"] = str(provider)
+            mode = "observe" if self.circuit_open else self.policy.response_mode
+            if mode == "observe":
+                why = "circuit open after repeated failures" if self.circuit_open else "response_mode observe"
+                written.append(self.audit.append({**base, "outcome": "observed", "why": why}))
+                continue
+            if mode == "propose" or self._over_limit(now):  # a proposal is for a human: no backend needed
+                why = "response_mode propose" if mode == "propose" else "hourly action limit reached"
+                written.append(self._propose(base, name, why))
+                continue
             backend = self.backends(provider)
             if backend is None:
                 written.append(self.audit.append({**base, "outcome": "skipped", "reason": "system not managed here"}))
                 continue
             written.append(self.audit.append({**base, "outcome": "requested"}))
+            self._acted.append(now)
             try:
                 info = backend.rotate(name) if step.action == "rotate" else backend.disable(name)
             except BackendError as exc:
@@ -105,7 +150,12 @@ class Responder:
                 written.append(
                     self.audit.append({**base, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"})
                 )
+                self.failures += 1
+                if self.failures >= self.policy.response_max_consecutive_failures:
+                    self.circuit_open = True
+                    written.append(self.audit.append({**base, "outcome": "circuit-open", "failures": self.failures}))
                 continue
+            self.failures = 0
             written.append(self.audit.append({**base, "outcome": "succeeded", "version": info.version}))
         return written
 
@@ -117,8 +167,6 @@ def run(settings: Any, responder: Responder, *, idle_seconds: float | None = Non
     audit log shows done. Returns the number of findings read (``idle_seconds`` stops after a quiet
     spell; None runs until interrupted).
     """
-    import time
-
     import orjson
 
     from ingest.deadletter import DeadLetter, DeadLetterWriter

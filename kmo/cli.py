@@ -306,7 +306,7 @@ def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
     return _run_request(doc, args, settings)
 
 
-def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_responder(args: argparse.Namespace, settings: Settings) -> int:
     """Act on findings as the policy's auto_response allows (rotate, disable; never destroy)."""
     from pathlib import Path
 
@@ -320,10 +320,12 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
     try:
         policy = load_policy(args.policy or os.environ.get("KMO_POLICY"))
     except PolicyError as exc:
-        print(f"kmo respond: {exc}", file=sys.stderr)
+        print(f"kmo responder: {exc}", file=sys.stderr)
         return 2
     if not policy.auto_response:
-        print("kmo respond: the policy's auto_response is empty, so findings will only be read", file=sys.stderr)
+        print("kmo responder: the policy's auto_response is empty, so findings will only be read", file=sys.stderr)
+    else:
+        print(f"kmo responder: mode {policy.response_mode}, rules {', '.join(policy.auto_response)}", file=sys.stderr)
     cache: dict[Provider, object] = {}
 
     def backends(provider: Provider):
@@ -341,7 +343,7 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
 
     responder = Responder(policy, backends, AuditLog(settings.home / "actions" / "audit.jsonl"))
     seen = run(settings, responder, idle_seconds=args.until_idle)
-    print(f"kmo respond: {seen} findings read", file=sys.stderr)
+    print(f"kmo responder: {seen} findings read", file=sys.stderr)
     return 0
 
 
@@ -542,11 +544,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
         p.set_defaults(func=cmd_operation)
 
-    p = sub.add_parser("respond", help="act on findings as the policy's auto_response allows (never destroys)")
+    p = sub.add_parser(
+        "responder", help="act on findings as the policy's auto_response and response_mode allow (never destroys)"
+    )
     p.add_argument("--policy", help="policy YAML (default: $KMO_POLICY or the shipped default)")
     p.add_argument("--keystore", help="the local keystore, for findings about local: keys")
     p.add_argument("--until-idle", type=float, help="stop after this many seconds without findings")
-    p.set_defaults(func=cmd_respond)
+    p.set_defaults(func=cmd_responder)
 
     p = sub.add_parser("scheduler", help="enforce stored rotation policies (rotate what is due, notify before)")
     p.add_argument("--once", action="store_true", help="one pass, then exit (for cron and systemd timers)")

@@ -34,6 +34,8 @@ _SCALARS = {
     "new_principal_learning_days": int,
     "disable_revert_minutes": int,
     "min_rsa_bits": int,
+    "response_max_actions_per_hour": int,
+    "response_max_consecutive_failures": int,
 }
 _LISTS = ("approved_principals", "allowed_accounts", "disallowed_algorithms")
 
@@ -58,6 +60,9 @@ class Policy:
     min_rsa_bits: int
     # rule id -> what the responder may do on its own (rotate or disable; never destroy)
     auto_response: dict[str, str] = field(default_factory=dict)
+    response_mode: str = "observe"  # observe (log only) | propose (pending for a human) | enforce
+    response_max_actions_per_hour: int = 10  # over it, enforce degrades to propose
+    response_max_consecutive_failures: int = 3  # then the responder stops acting (circuit open)
     source: str = field(default="default", compare=False)
 
     def unusual_hour(self, hour: int) -> bool:
@@ -78,7 +83,7 @@ def parse_policy(doc: Any, *, base: dict[str, Any] | None = None, source: str = 
     if not isinstance(doc, dict):
         raise PolicyError("a policy is a YAML mapping")
     merged: dict[str, Any] = dict(base or {})
-    known = set(_INT_MAP) | set(_WINDOWED) | set(_SCALARS) | set(_LISTS) | {"auto_response"}
+    known = set(_INT_MAP) | set(_WINDOWED) | set(_SCALARS) | set(_LISTS) | {"auto_response", "response_mode"}
     for key, value in doc.items():
         if key not in known:
             raise PolicyError(f"unknown policy field {key!r}; known: {', '.join(sorted(known))}")
@@ -102,6 +107,9 @@ def parse_policy(doc: Any, *, base: dict[str, Any] | None = None, source: str = 
             raise PolicyError(f"{key} must be a list of strings")
         out[key] = tuple(str(v) for v in value)
     out["auto_response"] = _auto_response(merged.get("auto_response") or {})
+    out["response_mode"] = merged.get("response_mode", "observe")
+    if out["response_mode"] not in RESPONSE_MODES:
+        raise PolicyError(f"response_mode must be one of {', '.join(RESPONSE_MODES)}, got {out['response_mode']!r}")
     for hour in ("start", "end"):
         if not 0 <= out["unusual_hours"][hour] <= 23:
             raise PolicyError(f"unusual_hours.{hour} must be an hour 0-23")
@@ -109,6 +117,7 @@ def parse_policy(doc: Any, *, base: dict[str, Any] | None = None, source: str = 
 
 
 AUTO_ACTIONS = ("rotate", "disable")
+RESPONSE_MODES = ("observe", "propose", "enforce")
 
 
 def _auto_response(value: Any) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""kmo respond against the real broker: a finding on the findings topic rotates the key once, and the
+"""kmo responder against the real broker: a finding on the findings topic rotates the key once, and the
 offset is committed only after the action is in the audit log."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_respond_rotates_once_across_restarts(settings: Settings, tmp_path: Path
     store = LocalKeystore(tmp_path / "ks")
     store.generate(KeySpec(name="orders", key_type="data", algorithm="AES-256"))
     policy = tmp_path / "policy.yaml"
-    policy.write_text("auto_response: {any.rotation_overdue: rotate}\n")
+    policy.write_text("auto_response: {any.rotation_overdue: rotate}\nresponse_mode: enforce\n")
     producer = make_producer(resolve_bootstrap(settings))
     doc = finding("any.rotation_overdue", ["local:orders"], uid="f-kafka")
     producer.send(topics.findings.name, key=b"f-kafka", value=orjson.dumps(doc))
@@ -36,7 +36,7 @@ def test_respond_rotates_once_across_restarts(settings: Settings, tmp_path: Path
     for name, value in kmo_env(settings).items():
         if name.startswith("KMO_"):
             monkeypatch.setenv(name, value)
-    argv = ["respond", "--policy", str(policy), "--keystore", str(tmp_path / "ks"), "--until-idle", "4"]
+    argv = ["responder", "--policy", str(policy), "--keystore", str(tmp_path / "ks"), "--until-idle", "4"]
     assert main(argv) == 0
     assert "3 findings read" in capsys.readouterr().err  # the junk one is logged and passed over
     assert store.describe("orders").version == 2

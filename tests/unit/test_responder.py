@@ -65,7 +65,9 @@ def test_handle_rotates_once_and_records_the_trigger(tmp_path: Path) -> None:
     store.generate(KeySpec(name="a", key_type="data", algorithm="AES-256"))
     store.generate(KeySpec(name="b", key_type="data", algorithm="AES-256"))
     audit = AuditLog(tmp_path / "audit.jsonl")
-    policy = policy_with({"auto_response": {"any.rotation_overdue": "rotate", "any.key_export": "disable"}})
+    policy = policy_with(
+        {"auto_response": {"any.rotation_overdue": "rotate", "any.key_export": "disable"}, "response_mode": "enforce"}
+    )
     responder = Responder(policy, lambda p: store if p is Provider.LOCAL else None, audit)
     f = finding("any.rotation_overdue", ["local:a", "vault:transit/keys/elsewhere", "local:missing"])
     written = responder.handle(f)
@@ -85,3 +87,56 @@ def test_handle_rotates_once_and_records_the_trigger(tmp_path: Path) -> None:
     assert audit.verify() == []
     responder.handle(finding("any.key_export", ["local:b"], uid="f-3"))
     assert store.describe("b").status == "inactive"
+
+
+def _responder(tmp_path: Path, **policy: object) -> tuple[Responder, LocalKeystore, AuditLog]:
+    store = LocalKeystore(tmp_path / "ks")
+    for name in ("a", "b", "c", "d"):
+        store.generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    doc = {"auto_response": {"any.rotation_overdue": "rotate"}, **policy}
+    return Responder(policy_with(doc), lambda p: store if p is Provider.LOCAL else None, audit), store, audit
+
+
+def test_observe_is_the_default_and_touches_nothing(tmp_path: Path) -> None:
+    responder, store, _ = _responder(tmp_path)
+    assert [e["outcome"] for e in responder.handle(finding("any.rotation_overdue", ["local:a"]))] == ["observed"]
+    assert responder.handle(finding("any.rotation_overdue", ["local:a"])) == []  # never twice
+    assert store.describe("a").version == 1
+
+
+def test_propose_writes_a_pending_action_for_a_human(tmp_path: Path) -> None:
+    responder, store, _ = _responder(tmp_path, response_mode="propose")
+    [entry] = responder.handle(finding("any.rotation_overdue", ["local:a"]))
+    assert entry["outcome"] == "proposed" and entry["command"] == "kmo rotate --system local --key-id a"
+    pending = list((tmp_path / "pending").glob("*.json"))
+    assert len(pending) == 1 and oct(pending[0].stat().st_mode & 0o777) == "0o600"
+    assert store.describe("a").version == 1
+
+
+def test_rate_limit_degrades_to_proposals(tmp_path: Path) -> None:
+    responder, store, _ = _responder(tmp_path, response_mode="enforce", response_max_actions_per_hour=2)
+    outcomes = [
+        e["outcome"]
+        for i, k in enumerate("abc")
+        for e in responder.handle(finding("any.rotation_overdue", [f"local:{k}"], uid=f"f{i}"), now=100.0 + i)
+    ]
+    assert outcomes == ["requested", "succeeded", "requested", "succeeded", "proposed"]
+    assert store.describe("c").version == 1
+    later = responder.handle(finding("any.rotation_overdue", ["local:d"], uid="f9"), now=100.0 + 3601)
+    assert [e["outcome"] for e in later] == ["requested", "succeeded"]  # the hour has passed
+
+
+def test_repeated_failures_open_the_circuit(tmp_path: Path) -> None:
+    responder, store, _ = _responder(tmp_path, response_mode="enforce", response_max_consecutive_failures=2)
+    for i in range(2):
+        responder.handle(finding("any.rotation_overdue", [f"local:missing{i}"], uid=f"x{i}"))
+    assert responder.circuit_open
+    entries = responder.handle(finding("any.rotation_overdue", ["local:a"], uid="after"))
+    assert [(e["outcome"], e["why"]) for e in entries] == [("observed", "circuit open after repeated failures")]
+    assert store.describe("a").version == 1
+
+
+def test_response_mode_is_validated() -> None:
+    with pytest.raises(PolicyError, match="response_mode"):
+        policy_with({"response_mode": "yolo"})
