@@ -63,7 +63,7 @@ def _reset(settings: Settings) -> None:
             f"{home} holds state that is not a previous demo's; set KMO_HOME to an empty directory to run the demo"
         )
     EmbeddedKafka(settings).stop()
-    for name in ("kafka", "state", "quarantine", "demo", "sink.sock"):
+    for name in ("kafka", "state", "quarantine", "demo", "actions", "sink.sock"):
         path = home / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -91,6 +91,21 @@ def detect_demo(out: Path, others: list) -> tuple[Any, Any]:
     result = replay(events(), policy=load_policy(), inventory=load_inventory(out / "inventory.json"))
     incidents = json.loads((out / "incidents.json").read_text())
     return result, score(result.findings, incidents, result.events)
+
+
+def propose_responses(settings: Settings, findings: list[Any]) -> list[dict[str, Any]]:
+    """The responder in propose mode, for every rule whose recommended action is rotate or disable:
+    an incident becomes a pending, audited action a human approves by running its command."""
+    from actions.audit_log import AuditLog
+    from actions.responder import Responder
+    from streams.findings import Action
+    from streams.policy import policy_with
+    from streams.rules import load_rules
+
+    auto = {m.RULE.id: str(m.RULE.action) for m in load_rules() if m.RULE.action in (Action.ROTATE, Action.DISABLE)}
+    policy = policy_with({"auto_response": auto, "response_mode": "propose"})
+    responder = Responder(policy, lambda _provider: None, AuditLog(settings.home / "actions" / "audit.jsonl"))
+    return [e for f in findings for e in responder.handle(f.to_ocsf()) if e["outcome"] == "proposed"]
 
 
 def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: bool = False) -> int:
@@ -161,6 +176,12 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
     )
     (out / "findings.jsonl").write_text("".join(orjson.dumps(f.to_ocsf()).decode() + "\n" for f in result.findings))
     (out / "detection-score.json").write_text(json.dumps(scored.as_dict(), indent=2))
+    proposals = propose_responses(settings, result.findings)
+    _say(
+        f"      kmo responder (propose mode) over those findings: {len(proposals)} pending actions for a human "
+        f"in {settings.home / 'actions' / 'pending'}"
+        + (f", e.g. `{proposals[0]['command']}` ({proposals[0]['actor']})" if proposals else "")
+    )
 
     if broker is not None or settings.kafka_bootstrap:
         _say("[6/7] kmo worker (Faust) over the same events in Kafka, until caught up")

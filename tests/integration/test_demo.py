@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
     # the stream worker and kmo detect agree on the demo's events
     assert "0 only in the stream, 0 only in replay" in run.stderr, run.stderr[-2000:]
     assert "MISSED" not in run.stdout
+    proposed = re.search(r"kmo responder \(propose mode\) over those findings: (\d+) pending actions", run.stderr)
+    assert proposed and int(proposed.group(1)) > 0, run.stderr[-2000:]
     incidents = json.loads((tmp_path / ".kmo/demo/incidents.json").read_text())
     inventory = json.loads((tmp_path / ".kmo/demo/inventory.json").read_text())
     assert len(incidents) == 14 and len(inventory) == 42
