@@ -443,3 +443,42 @@ def test_kmo_run_against_the_hsm(softhsm, tmp_path: Path, monkeypatch: pytest.Mo
     out = json.loads(capsys.readouterr().out)
     assert out["keyInfo"]["keyId"] == "pkcs11:token=kmo-test;object=run-master"
     assert pin not in (tmp_path / "home" / "actions" / "audit.jsonl").read_text()
+
+
+def test_coordinated_rotation_across_local_and_vault_rolls_back_when_vault_fails(
+    openbao_client, tmp_path, request
+) -> None:
+    """The vault participant's token may read but not rotate: the local key rotated first is rolled back."""
+    import hvac
+
+    from actions.audit_log import AuditLog
+    from actions.coordinated import CoordinationRefused, Participant, rotate_together
+
+    name = _name(request)[-30:]
+    local = LocalKeystore(tmp_path / "ks")
+    local.generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
+    VaultTransit(openbao_client).generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
+    openbao_client.sys.create_or_update_policy(
+        name="read-keys", policy='path "transit/keys/*" { capabilities = ["read"] }'
+    )
+    token = openbao_client.auth.token.create(policies=["read-keys"])["auth"]["client_token"]
+    read_only = VaultTransit(hvac.Client(url=openbao_client.url, token=token))
+    audit = AuditLog(tmp_path / "audit.jsonl")
+
+    # vault is listed first but cannot roll back, so it is moved last; its failure undoes the local rotation
+    with pytest.raises(PermissionDenied):
+        rotate_together([Participant(read_only, name), Participant(local, name)], audit, "ops")
+    assert local.describe(name).version == 1 and read_only.describe(name).version == 1
+    outcomes = [(e["operation"], e["outcome"]) for e in audit.entries()]
+    assert outcomes == [
+        ("coordinated-rotate", "requested"),
+        ("coordinated-rotate", "rotated"),
+        ("coordinated-rotate", "failed"),
+        ("rollback", "succeeded"),
+    ]
+
+    summary = rotate_together([Participant(VaultTransit(openbao_client), name), Participant(local, name)], audit, "ops")
+    assert summary["rotated"] == [f"local:{name}", f"vault:{name}"]
+    assert local.describe(name).version == 3 and read_only.describe(name).version == 2  # local: v2 stays in history
+    with pytest.raises(CoordinationRefused, match="more than one participant cannot roll back"):
+        rotate_together([Participant(VaultTransit(openbao_client), name), Participant(read_only, name)], audit, "ops")
