@@ -22,7 +22,7 @@ from kafka.structs import OffsetAndMetadata
 
 from analytics.query import sink_socket
 from analytics.query_server import QueryServer
-from analytics.warehouse import events_to_arrow, insert_events, insert_heartbeats, open_warehouse
+from analytics.warehouse import events_to_arrow, insert_actions, insert_events, insert_heartbeats, open_warehouse
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.schema import DecodeError, KeyEvent, decode
 from kmo.faults import crash_point
@@ -73,7 +73,7 @@ class WarehouseSink:
         self.consumer = make_consumer(
             bootstrap, group_id, session_timeout_ms=settings.session_timeout_ms, max_poll_records=batch_max
         )
-        self.consumer.subscribe([self.topics.events.name, self.topics.coverage.name])
+        self.consumer.subscribe([self.topics.events.name, self.topics.coverage.name, self.topics.actions.name])
         self.producer = make_producer(bootstrap)
         self.dead_letters = DeadLetterWriter(self.producer, self.topics.dlq.name, settings.home / "quarantine")
         self.stats = SinkStats()
@@ -126,8 +126,20 @@ class WarehouseSink:
         events: list[KeyEvent] = []
         positions: list[tuple[int, int]] = []
         heartbeats: list[dict] = []
+        actions: list[dict] = []
         pending = []
         for rec in records:
+            if rec.topic == self.topics.actions.name:
+                try:
+                    doc = orjson.loads(rec.value)
+                    if not isinstance(doc, dict) or not isinstance(doc.get("hash"), str) or "seq" not in doc:
+                        raise ValueError("not a kmo audit entry")
+                    actions.append(doc)
+                except ValueError as exc:
+                    origin = f"kafka://{rec.topic}/{rec.partition}@{rec.offset}"
+                    letter = DeadLetter(rec.value or b"", "sink", rec.topic, origin, f"bad audit entry: {exc}")
+                    pending.append(self.dead_letters.send(letter))
+                continue
             if rec.topic == self.topics.coverage.name:
                 try:
                     doc = orjson.loads(rec.value)
@@ -153,12 +165,13 @@ class WarehouseSink:
                 raise RuntimeError(f"could not dead-letter {len(failed)} record(s): {failed[0].exception}")
             self.stats.dead_lettered += len(pending)
         inserted = 0
-        if events or heartbeats:
+        if events or heartbeats or actions:
             self.con.execute("BEGIN TRANSACTION")
             try:
                 if events:
                     inserted = insert_events(self.con, events_to_arrow(events, positions))
                 insert_heartbeats(self.con, heartbeats)
+                insert_actions(self.con, actions)
                 crash_point("sink.before_db_commit")
                 self.con.execute("COMMIT")
             except BaseException:

@@ -262,3 +262,36 @@ def insert_heartbeats(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> i
     finally:
         con.unregister("incoming_heartbeats")
     return int(row[0]) if row else 0
+
+
+def insert_actions(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
+    """Insert orchestrator audit entries inside the caller's transaction; re-shipped entries are ignored."""
+    if not docs:
+        return 0
+    table = pa.Table.from_pylist(
+        [
+            {
+                "hash": d["hash"],
+                "seq": d["seq"],
+                "time": d["time"],
+                "operation": d.get("operation"),
+                "outcome": d.get("outcome"),
+                "actor": d.get("actor"),
+                "system": d.get("system"),
+                "key_id": d.get("keyId"),
+                "operation_id": d.get("operationId"),
+                "trigger": d.get("trigger"),
+                "entry": orjson.dumps(d).decode(),
+            }
+            for d in docs
+        ]
+    )
+    con.register("incoming_actions", table)
+    try:
+        row = con.execute(
+            "INSERT INTO actions SELECT hash, seq, CAST(time AS TIMESTAMPTZ), operation, outcome, actor, system,"
+            " key_id, operation_id, trigger, entry FROM incoming_actions ON CONFLICT DO NOTHING"
+        ).fetchone()
+    finally:
+        con.unregister("incoming_actions")
+    return int(row[0]) if row else 0

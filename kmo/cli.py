@@ -375,6 +375,14 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
         time.sleep(args.interval)
 
 
+def cmd_ship_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """Produce new orchestrator audit entries to the actions topic (the sink stores them in DuckDB)."""
+    from actions.audit_shipper import ship
+
+    print(f"kmo ship-audit: {ship(settings)} entries shipped", file=sys.stderr)
+    return 0
+
+
 def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     """The destruction pipeline, one step per invocation (see actions/destruction.py)."""
     import getpass
@@ -556,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one pass, then exit (for cron and systemd timers)")
     p.add_argument("--interval", type=float, default=3600, help="seconds between passes (default 3600)")
     p.set_defaults(func=cmd_scheduler)
+
+    p = sub.add_parser("ship-audit", help="send new orchestrator audit entries to the actions topic")
+    p.set_defaults(func=cmd_ship_audit)
 
     p = sub.add_parser("destroy", help="the destruction pipeline: propose, approve (x2), execute, complete")
     p.add_argument("step", choices=["propose", "approve", "execute", "complete", "cancel", "status"])
