@@ -24,6 +24,18 @@ def _caught_up(consumer: Any, tps: list[TopicPartition]) -> bool:
     return all((consumer.committed(tp) or 0) >= end for tp, end in ends.items())
 
 
+def _wait_until_quiet(consumer: Any, topic: str, *, deadline: float, quiet_checks: int = 4) -> None:
+    """Input committed is not output written: findings for the last events can still be on their way
+    out of the worker's producer. Wait until the findings topic's end offsets stop moving."""
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    last, still = None, 0
+    while tps and still < quiet_checks and time.monotonic() < deadline:
+        ends = consumer.end_offsets(tps)
+        still = still + 1 if ends == last else 0
+        last = ends
+        time.sleep(0.5)
+
+
 def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: float = 300.0) -> tuple[dict, float]:
     """Start the worker, wait for it to commit the end of both its input topics, stop it.
     Returns the latest state of every finding it published and the seconds it took."""
@@ -59,6 +71,7 @@ def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: flo
                 if forwarded >= total:
                     break
             time.sleep(0.5)
+        _wait_until_quiet(probe, topics.findings.name, deadline=start + timeout)
         elapsed = time.monotonic() - start
     finally:
         worker.terminate()
