@@ -11,7 +11,6 @@ over what the key manager says now (actions/compliance.py).
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from actions.audit_log import AuditLog
 from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec, Unsupported
 from actions.compliance import backend_infos, compliance_status, expiring, inventory_findings
 from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, DestructionRefused
+from actions.key_names import name_in_backend
 from actions.request import RequestError, rotation_policy, validate_request
 from actions.scheduler import PolicyStore
 from ingest.schema import format_timestamp
@@ -37,8 +37,8 @@ class NotBuilt(RequestError):
 
 
 def _key_name(doc: dict[str, Any]) -> str:
-    """The key's name inside its manager: the last path segment of ``keyId`` (a uri or a bare name)."""
-    return re.split(r"[:/]", doc["keyId"].rstrip("/"))[-1]
+    """The key's name inside its manager, from ``keyId`` (a kmo uri, a provider id, or a bare name)."""
+    return name_in_backend(doc["keyId"])
 
 
 def _generate(

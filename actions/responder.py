@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from actions.audit_log import AuditLog
 from actions.backends.base import BackendError, KeyBackend
+from actions.key_names import key_name
 from actions.private_files import write_private
 from ingest.schema import Provider
 from streams.policy import Policy
@@ -46,20 +46,6 @@ def plan(finding: dict[str, Any], policy: Policy) -> list[Planned]:
         return []
     keys = [r.get("uid") for r in finding.get("resources") or [] if r.get("type") == "crypto_key" and r.get("uid")]
     return [Planned(action, k, info.get("uid", ""), rule_id or "") for k in keys]
-
-
-def key_name(uri: str) -> tuple[Provider, str]:
-    """The provider and the name its adapter takes, from kmo's canonical key uri."""
-    if uri.startswith("pkcs11:"):
-        attrs = dict(a.split("=", 1) for a in uri[len("pkcs11:") :].split(";") if "=" in a)
-        return Provider.HSM, unquote(attrs.get("object", ""))
-    if uri.startswith("arn:"):
-        return Provider.AWS_KMS, uri
-    if uri.startswith("vault:"):
-        return Provider.VAULT, uri.rsplit("/", 1)[-1]
-    if uri.startswith("local:"):
-        return Provider.LOCAL, uri[len("local:") :]
-    raise ValueError(f"no adapter takes keys named like {uri[:80]!r}")
 
 
 class Responder:

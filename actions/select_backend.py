@@ -28,6 +28,8 @@ def backend_for(
 
         return LocalKeystore(keystore)
     system = doc.get("keyManagementSystem")
+    if system == "local":
+        raise RequestError(["keyManagementSystem: the local keystore needs --keystore DIR"])
     if system is None:
         raise RequestError(["keyManagementSystem: required (or pass --keystore DIR for the local keystore)"])
     if system == "vault":

@@ -442,6 +442,11 @@ def test_kmo_run_against_the_hsm(softhsm, tmp_path: Path, monkeypatch: pytest.Mo
     assert main(["run", "--request", str(request)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["keyInfo"]["keyId"] == "pkcs11:token=kmo-test;object=run-master"
+    request.write_text(
+        json.dumps({"operation": "rotate", "keyId": out["keyInfo"]["keyId"], "keyManagementSystem": "hsm"})
+    )
+    assert main(["run", "--request", str(request)]) == 0  # the uri it answered with names the key again
+    assert json.loads(capsys.readouterr().out)["rotationStatus"]["newVersion"] == 2
     assert pin not in (tmp_path / "home" / "actions" / "audit.jsonl").read_text()
 
 

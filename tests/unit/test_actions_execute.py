@@ -176,6 +176,9 @@ def test_destroy_pipeline_through_the_cli(tmp_path: Path, monkeypatch: pytest.Mo
     assert main(["verify-certificate", str(certificate)]) == 0
     assert main(["verify-audit"]) == 0
     assert main(["destroy", "approve"]) == 2
+    capsys.readouterr()
+    assert main(["destroy", "propose", "--key", "old", "--system", "local", "--reason", "r"]) == 1
+    assert "the local keystore needs --keystore DIR" in capsys.readouterr().err
 
 
 def _estate(store: LocalKeystore) -> None:

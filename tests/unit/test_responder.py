@@ -10,7 +10,8 @@ import pytest
 from actions.audit_log import AuditLog
 from actions.backends.base import KeySpec
 from actions.backends.local import LocalKeystore
-from actions.responder import Responder, key_name, plan
+from actions.key_names import key_name
+from actions.responder import Responder, plan
 from ingest.schema import Provider
 from streams.findings import Action, AnalyticType, Category, Finding, Severity
 from streams.policy import PolicyError, policy_with
@@ -58,6 +59,11 @@ def test_key_names_for_every_adapter() -> None:
     assert key_name("local:x") == (Provider.LOCAL, "x")
     with pytest.raises(ValueError):
         key_name("gcp-kms:projects/p/locations/l/keyRings/r/cryptoKeys/k")
+    from actions.key_names import name_in_backend
+
+    assert name_in_backend("pkcs11:token=t;object=k1") == "k1"
+    assert name_in_backend("transit/keys/orders") == "orders"
+    assert name_in_backend("alias/billing") == "alias/billing"
 
 
 def test_handle_rotates_once_and_records_the_trigger(tmp_path: Path) -> None:
