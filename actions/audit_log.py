@@ -8,6 +8,7 @@ secrets. The file is 0600 and appended with fsync.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -48,11 +49,14 @@ class AuditLog:
         return entry["seq"], entry["hash"]
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        seq, prev = self._tail()
-        entry = {"seq": seq + 1, "time": format_timestamp(datetime.now(UTC)), "prev": prev, **record}
-        entry["hash"] = hashlib.sha256(_canonical(entry)).hexdigest()
+        """Append under an exclusive lock: the CLI, the scheduler and the responder may write at once,
+        and two writers reading the same tail would fork the chain."""
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "ab") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes
+            seq, prev = self._tail()
+            entry = {"seq": seq + 1, "time": format_timestamp(datetime.now(UTC)), "prev": prev, **record}
+            entry["hash"] = hashlib.sha256(_canonical(entry)).hexdigest()
             fh.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
             fh.flush()
             os.fsync(fh.fileno())

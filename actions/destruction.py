@@ -243,6 +243,8 @@ class DestructionPipeline:
             info = None
             method = f"{doc['system']}: destroyed by the provider at the end of its pending window"
         proof = self._proof(backend, doc["name"], info)
+        if info is not None and info.versions:
+            doc["versions"] = info.versions  # what was actually destroyed (a rotation during the soak adds one)
         doc.update(status="destroyed", destroyedAt=format_timestamp(now), method=method, providerProof=proof)
         doc["certificate"] = issue(
             signing_key(self.home),

@@ -239,3 +239,24 @@ def test_verify_commands(tmp_path: Path) -> None:
         [*kmo, "verify-certificate", str(tmp_path / "cert.json")], env=env, capture_output=True, text=True, timeout=60
     )
     assert forged.returncode == 1 and "does not match" in forged.stdout
+
+
+def _append_many(path: str, writer: str) -> None:
+    log = AuditLog(Path(path))
+    for i in range(40):
+        log.append({"operation": "test", "writer": writer, "i": i})
+
+
+def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
+    """The scheduler, the responder and the CLI append from separate processes."""
+    import multiprocessing
+
+    path = tmp_path / "audit.jsonl"
+    procs = [multiprocessing.get_context("fork").Process(target=_append_many, args=(str(path), w)) for w in "abc"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    log = AuditLog(path)
+    assert [e["seq"] for e in log.entries()] == list(range(1, 121))
+    assert log.verify() == []
