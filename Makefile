@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# Java 17 + Maven fetch and run the embedded Kafka broker. Installed only when missing and root.
+# Java 17 + Maven fetch and run the embedded Kafka broker; SoftHSM2 is the HSM the tests use. Installed only when missing and root.
 sysdeps:
 	@bash scripts/install-system-deps.sh
 
