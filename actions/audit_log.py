@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,16 @@ class AuditLog:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
+    def read_from(self, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Entries that start at or after byte ``offset``, and the offset after the last complete one."""
+        if not self.path.exists():
+            return [], offset
+        with self.path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()], offset + len(complete)
+
     def verify(self) -> list[ChainProblem]:
         """Every break in the chain: an empty list means intact."""
         problems = []
@@ -85,3 +96,22 @@ class AuditLog:
                 problems.append(ChainProblem(n, "content does not match its hash (edited)"))
             prev, expected_seq = entry.get("hash", ""), (entry.get("seq") or expected_seq) + 1
         return problems
+
+
+class AuditIndex:
+    """A set of keys derived from audit entries, kept current by reading only what was appended since.
+
+    The responder and the scheduler ask "was this already done?" on every finding or tick; rereading
+    a year of audit log each time would make that question slower every day.
+    """
+
+    def __init__(self, log: AuditLog, key: Callable[[dict[str, Any]], Hashable | None]) -> None:
+        self.log = log
+        self.key = key
+        self._offset = 0
+        self._keys: set[Hashable] = set()
+
+    def __contains__(self, item: Hashable) -> bool:
+        entries, self._offset = self.log.read_from(self._offset)
+        self._keys.update(k for k in map(self.key, entries) if k is not None)
+        return item in self._keys

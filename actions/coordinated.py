@@ -44,7 +44,7 @@ def rotate_together(participants: list[Participant], audit: AuditLog, actor: str
     """Rotate all or none. Returns a summary; raises the failing participant's BackendError after rolling back."""
     operation_id = str(uuid.uuid4())
     plan = order(participants)
-    before = {id(p): p.backend.describe(p.name).version for p in plan}  # every key exists before we start
+    before = [p.backend.describe(p.name).version for p in plan]  # every key exists before we start
     audit.append(
         {
             "operationId": operation_id,
@@ -55,7 +55,7 @@ def rotate_together(participants: list[Participant], audit: AuditLog, actor: str
         }
     )
     done: list[tuple[Participant, int | None]] = []
-    for p in plan:
+    for p, previous_version in zip(plan, before, strict=True):
         try:
             info = p.backend.rotate(p.name)
         except BackendError as exc:
@@ -84,7 +84,7 @@ def rotate_together(participants: list[Participant], audit: AuditLog, actor: str
                     continue
                 audit.append({**entry, "outcome": "succeeded"})
             raise
-        done.append((p, before[id(p)]))
+        done.append((p, previous_version))
         audit.append(
             {
                 "operationId": operation_id,

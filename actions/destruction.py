@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,6 @@ UsageLookup = Callable[[str, datetime], tuple[int, datetime | None] | None]
 
 class DestructionRefused(Exception):
     """A step of the pipeline that may not happen (yet); the message says what is missing."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    uses: int
-    last_use: datetime | None
 
 
 def warehouse_usage(settings: Any) -> UsageLookup:
@@ -135,18 +128,17 @@ class DestructionPipeline:
         if info.status == "destroyed":
             raise DestructionRefused(f"{info.ref.uri} is already destroyed")
         since = now - timedelta(days=self.recent_days)
-        found = self.usage(info.ref.uri, since)
-        usage = None if found is None else Usage(*found)
+        uses, last_use = self.usage(info.ref.uri, since) or (None, None)
         if not override_recent_use:
-            if usage is None:
+            if uses is None:
                 raise DestructionRefused(
                     "cannot confirm the key is unused: no audit warehouse answered; run the sink, or override "
                     "with a reason"
                 )
-            if usage.uses:
+            if uses:
                 raise DestructionRefused(
-                    f"{info.ref.uri} was used {usage.uses} times in the last {self.recent_days} days (last "
-                    f"{format_timestamp(usage.last_use) if usage.last_use else 'unknown'}); override with a reason"
+                    f"{info.ref.uri} was used {uses} times in the last {self.recent_days} days (last "
+                    f"{format_timestamp(last_use) if last_use else 'unknown'}); override with a reason"
                 )
         doc = {
             "id": str(uuid.uuid4()),
@@ -160,7 +152,7 @@ class DestructionPipeline:
             "proposedAt": format_timestamp(now),
             "usageCheck": {
                 "days": self.recent_days,
-                "uses": None if usage is None else usage.uses,
+                "uses": uses,
                 "override": override_recent_use,
             },
             "approvals": [],

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actions.audit_log import AuditLog
+from actions.audit_log import AuditIndex, AuditLog
 from actions.backends.base import BackendError, KeyBackend
 from actions.key_names import key_name
 from actions.private_files import write_private
@@ -72,13 +72,13 @@ class Responder:
         self.failures = 0
         self.circuit_open = False
         self._acted: deque[float] = deque()
+        self._handled_index = AuditIndex(audit, self._handled)
 
-    def _done(self) -> set[tuple[str, str, str]]:
-        return {
-            (e.get("trigger", ""), e.get("keyId", ""), e.get("operation", ""))
-            for e in self.audit.entries()
-            if e.get("outcome") in ("succeeded", "observed", "proposed") and e.get("trigger")
-        }
+    @staticmethod
+    def _handled(entry: dict[str, Any]) -> tuple[str, str, str] | None:
+        if entry.get("outcome") in ("succeeded", "observed", "proposed") and entry.get("trigger"):
+            return entry["trigger"], entry.get("keyId", ""), entry.get("operation", "")
+        return None
 
     def _over_limit(self, now: float) -> bool:
         while self._acted and now - self._acted[0] > 3600:
@@ -96,10 +96,8 @@ class Responder:
         """Act on one finding; returns the audit entries written. Backend errors are recorded, not raised."""
         now = time.monotonic() if now is None else now
         written = []
-        steps = plan(finding, self.policy)
-        done = self._done() if steps else set()
-        for step in steps:
-            if (step.finding_uid, step.key_uri, step.action) in done:
+        for step in plan(finding, self.policy):
+            if (step.finding_uid, step.key_uri, step.action) in self._handled_index:
                 continue  # a redelivered or re-published finding: already handled
             base = {
                 "operationId": str(uuid.uuid4()),

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from actions.audit_log import AuditLog
+from actions.audit_log import AuditIndex, AuditLog
 from actions.backends.base import BackendError, KeyBackend, KeyInfo
 from actions.private_files import write_private
 from actions.request import RotationPolicy
@@ -88,19 +88,17 @@ class Scheduler:
         self.store = store
         self.backends = backends
         self.audit = audit
-
-    def _notified(self) -> set[tuple[str, str, Any]]:
-        return {
-            (e.get("keyId"), e.get("notice"), e.get("version"))
-            for e in self.audit.entries()
-            if e.get("operation") == "rotation-notice"
-        }
+        self._notified = AuditIndex(
+            audit,
+            lambda e: (
+                (e.get("keyId"), e.get("notice"), e.get("version")) if e.get("operation") == "rotation-notice" else None
+            ),
+        )
 
     def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """One pass over every stored policy; returns the audit entries it wrote."""
         now = now or datetime.now(UTC)
         written: list[dict[str, Any]] = []
-        notified = self._notified()
         for uri, doc in sorted(self.store.all().items()):
             base = {"operationId": str(uuid.uuid4()), "actor": "kmo-scheduler", "system": doc["system"], "keyId": uri}
             backend = self.backends(doc)
@@ -121,7 +119,7 @@ class Scheduler:
                 if decision is None:
                     continue
                 if decision.kind != "rotate":
-                    if (uri, decision.kind, decision.version) not in notified:
+                    if (uri, decision.kind, decision.version) not in self._notified:
                         written.append(
                             self.audit.append(
                                 {

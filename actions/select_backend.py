@@ -69,3 +69,13 @@ def backend_for(
     raise NotBuilt(
         [f"keyManagementSystem: the {system} backend is not built yet (built: vault, aws-kms, hsm, --keystore)"]
     )
+
+
+def configured_backend(system: str, keystore: str | Path | None = None) -> KeyBackend | None:
+    """The backend for ``system`` as this environment configures it, or None where it is not configured
+    (the scheduler and the responder record a skip for those keys instead of failing)."""
+    try:
+        local = Path(keystore) if keystore and system == "local" else None
+        return backend_for({"keyManagementSystem": system}, keystore=local)
+    except RequestError:
+        return None

@@ -7,6 +7,7 @@ query); 2 the configuration or the command line is wrong.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -308,13 +309,9 @@ def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_responder(args: argparse.Namespace, settings: Settings) -> int:
     """Act on findings as the policy's auto_response allows (rotate, disable; never destroy)."""
-    from pathlib import Path
-
     from actions.audit_log import AuditLog
-    from actions.request import RequestError
     from actions.responder import Responder, run
-    from actions.select_backend import backend_for
-    from ingest.schema import Provider
+    from actions.select_backend import configured_backend
     from streams.policy import PolicyError, load_policy
 
     try:
@@ -326,20 +323,7 @@ def cmd_responder(args: argparse.Namespace, settings: Settings) -> int:
         print("kmo responder: the policy's auto_response is empty, so findings will only be read", file=sys.stderr)
     else:
         print(f"kmo responder: mode {policy.response_mode}, rules {', '.join(policy.auto_response)}", file=sys.stderr)
-    cache: dict[Provider, object] = {}
-
-    def backends(provider: Provider):
-        if provider not in cache:
-            try:
-                keystore = Path(args.keystore) if args.keystore and provider is Provider.LOCAL else None
-                cache[provider] = (
-                    None
-                    if provider is Provider.LOCAL and keystore is None
-                    else backend_for({"keyManagementSystem": str(provider)}, keystore=keystore)
-                )
-            except RequestError:
-                cache[provider] = None  # not configured here: the responder records a skip
-        return cache[provider]
+    backends = functools.cache(lambda provider: configured_backend(str(provider), args.keystore))
 
     responder = Responder(policy, backends, AuditLog(settings.home / "actions" / "audit.jsonl"))
     seen = run(settings, responder, idle_seconds=args.until_idle)
@@ -350,23 +334,18 @@ def cmd_responder(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     """Enforce stored rotation policies: rotate what is due (autoRotate), notify what is close."""
     import time
-    from pathlib import Path
 
     from actions.audit_log import AuditLog
-    from actions.request import RequestError
     from actions.scheduler import PolicyStore, Scheduler
-    from actions.select_backend import backend_for
+    from actions.select_backend import configured_backend
 
-    def backends(doc: dict):
-        try:
-            keystore = Path(doc["keystore"]) if doc.get("keystore") else None
-            if doc["system"] == "local" and keystore is None:
-                return None
-            return backend_for({"keyManagementSystem": doc["system"]}, keystore=keystore)
-        except RequestError:
-            return None
+    configured = functools.cache(configured_backend)  # one client per system for the whole run
 
-    scheduler = Scheduler(PolicyStore(settings.home), backends, AuditLog(settings.home / "actions" / "audit.jsonl"))
+    scheduler = Scheduler(
+        PolicyStore(settings.home),
+        lambda doc: configured(doc["system"], doc.get("keystore")),
+        AuditLog(settings.home / "actions" / "audit.jsonl"),
+    )
     while True:
         for entry in scheduler.tick():
             print(orjson.dumps(entry).decode(), flush=True)

@@ -126,6 +126,8 @@ def _auto_response(value: Any) -> dict[str, str]:
 
     if not isinstance(value, dict):
         raise PolicyError("auto_response must map rule ids to rotate or disable")
+    if not value:
+        return {}  # the usual case: no need to import every rule to check nothing
     rule_ids = {m.RULE.id for m in load_rules()}
     for rule_id, action in value.items():
         if rule_id not in rule_ids:

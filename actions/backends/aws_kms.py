@@ -29,6 +29,7 @@ from actions.backends.base import (
     KeySpec,
     KeyState,
     PermissionDenied,
+    RefusesUndeclared,
     Throttled,
     Unsupported,
     check_transition,
@@ -80,7 +81,7 @@ def key_reference(name: str) -> str:
     return f"alias/{name}"
 
 
-class AwsKms:
+class AwsKms(RefusesUndeclared):
     """One account and region. ``client`` is a boto3 KMS client (credentials from boto3's usual chain)."""
 
     system: ClassVar[Provider] = Provider.AWS_KMS
@@ -97,6 +98,9 @@ class AwsKms:
         }
     )
     algorithms: ClassVar[frozenset[str]] = frozenset(KEY_SPECS)
+    refusals: ClassVar[dict[Capability, str]] = {
+        Capability.ROLLBACK: "KMS always encrypts with the newest backing key",
+    }
 
     def __init__(self, client: Any | None = None, **client_kwargs: Any) -> None:
         self.client = client or boto3.client("kms", **client_kwargs)
@@ -260,6 +264,3 @@ class AwsKms:
         if meta["KeyState"] == "PendingDeletion":
             self._call("cancel_destroy", name, "cancel_key_deletion", KeyId=meta["KeyId"])
         return self.describe(meta["KeyId"])
-
-    def rollback(self, name: str, to_version: int) -> KeyInfo:
-        raise Unsupported("aws-kms", "rollback", name, "KMS always encrypts with the newest backing key")

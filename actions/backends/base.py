@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NoReturn, Protocol
 
 from ingest.schema import KeyRef, Provider, format_timestamp
 
@@ -197,3 +197,33 @@ def require(backend: Any, capability: Capability, name: str | None = None) -> No
             name,
             f"{backend.system} does not support {capability} (supports: {', '.join(sorted(backend.capabilities))})",
         )
+
+
+class RefusesUndeclared:
+    """The contract's lifecycle methods, each refusing before any provider call.
+
+    A backend inherits this and overrides what it declares in ``capabilities``; ``refusals`` gives
+    the provider's own reason for each operation it cannot do (transit has no disabled state, say).
+    """
+
+    system: ClassVar[Provider]
+    refusals: ClassVar[dict[Capability, str]] = {}
+
+    def _refuse(self, capability: Capability, name: str) -> NoReturn:
+        reason = self.refusals.get(capability) or f"{self.system} does not support {capability}"
+        raise Unsupported(str(self.system), str(capability), name, reason)
+
+    def rollback(self, name: str, to_version: int) -> KeyInfo:
+        self._refuse(Capability.ROLLBACK, name)
+
+    def disable(self, name: str) -> KeyInfo:
+        self._refuse(Capability.DISABLE, name)
+
+    def enable(self, name: str) -> KeyInfo:
+        self._refuse(Capability.ENABLE, name)
+
+    def schedule_destroy(self, name: str, pending: timedelta) -> KeyInfo:
+        self._refuse(Capability.SCHEDULE_DESTROY, name)
+
+    def cancel_destroy(self, name: str) -> KeyInfo:
+        self._refuse(Capability.CANCEL_DESTROY, name)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from datetime import timedelta
 from typing import Any, ClassVar
 
 import pkcs11
@@ -35,6 +34,7 @@ from actions.backends.base import (
     KeySpec,
     KeyState,
     PermissionDenied,
+    RefusesUndeclared,
     Unsupported,
     require,
 )
@@ -59,7 +59,7 @@ def _lib(module: str) -> pkcs11.lib:
         return _LIBS[module]
 
 
-class Pkcs11Hsm:
+class Pkcs11Hsm(RefusesUndeclared):
     """One token on one PKCS#11 module."""
 
     system: ClassVar[Provider] = Provider.HSM
@@ -67,6 +67,13 @@ class Pkcs11Hsm:
         {Capability.DESCRIBE, Capability.LIST, Capability.GENERATE, Capability.ROTATE, Capability.DESTROY}
     )
     algorithms: ClassVar[frozenset[str]] = frozenset(ALGORITHMS)
+    refusals: ClassVar[dict[Capability, str]] = {
+        Capability.ROLLBACK: "kmo's PKCS#11 versions have no primary pointer to move back",
+        Capability.DISABLE: "PKCS#11 objects have no disabled state",
+        Capability.ENABLE: "PKCS#11 objects have no disabled state",
+        Capability.SCHEDULE_DESTROY: "PKCS#11 destroys immediately; no pending window",
+        Capability.CANCEL_DESTROY: "PKCS#11 destroys immediately; no pending window",
+    }
 
     def __init__(self, module: str, token_label: str, user_pin: str, *, allow_immediate_destroy: bool = False) -> None:
         self.module = module
@@ -212,18 +219,3 @@ class Pkcs11Hsm:
                     obj.destroy()
         info.state = KeyState.DESTROYED
         return info
-
-    def rollback(self, name: str, to_version: int) -> KeyInfo:
-        raise Unsupported("hsm", "rollback", name, "kmo's PKCS#11 versions have no primary pointer to move back")
-
-    def disable(self, name: str) -> KeyInfo:
-        raise Unsupported("hsm", "disable", name, "PKCS#11 objects have no disabled state")
-
-    def enable(self, name: str) -> KeyInfo:
-        raise Unsupported("hsm", "enable", name, "PKCS#11 objects have no disabled state")
-
-    def schedule_destroy(self, name: str, pending: timedelta) -> KeyInfo:
-        raise Unsupported("hsm", "schedule_destroy", name, "PKCS#11 destroys immediately; no pending window")
-
-    def cancel_destroy(self, name: str) -> KeyInfo:
-        raise Unsupported("hsm", "cancel_destroy", name, "PKCS#11 destroys immediately; no pending window")

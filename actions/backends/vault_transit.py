@@ -28,6 +28,7 @@ from actions.backends.base import (
     KeySpec,
     KeyState,
     PermissionDenied,
+    RefusesUndeclared,
     Unsupported,
     require,
 )
@@ -44,7 +45,7 @@ TRANSIT_TYPES = {
 _ALGORITHM_OF = {v: k for k, v in TRANSIT_TYPES.items()}
 
 
-class VaultTransit:
+class VaultTransit(RefusesUndeclared):
     """One transit mount. Thread-safe as far as hvac's client is (one per thread is safest)."""
 
     system: ClassVar[Provider] = Provider.VAULT
@@ -52,6 +53,13 @@ class VaultTransit:
         {Capability.DESCRIBE, Capability.LIST, Capability.GENERATE, Capability.ROTATE, Capability.DESTROY}
     )
     algorithms: ClassVar[frozenset[str]] = frozenset(TRANSIT_TYPES)
+    refusals: ClassVar[dict[Capability, str]] = {
+        Capability.ROLLBACK: "transit always encrypts with the latest version",
+        Capability.DISABLE: "transit keys have no disabled state",
+        Capability.ENABLE: "transit keys have no disabled state",
+        Capability.SCHEDULE_DESTROY: "transit deletes immediately; no pending window",
+        Capability.CANCEL_DESTROY: "transit deletes immediately; no pending window",
+    }
 
     def __init__(self, client: hvac.Client, mount: str = "transit", *, allow_immediate_destroy: bool = False) -> None:
         self.client = client
@@ -60,17 +68,16 @@ class VaultTransit:
 
     def _call(self, operation: str, key: str | None, fn: Any, /, **kwargs: Any) -> Any:
         """Call hvac and map its errors onto the backend contract's (``key`` is only for the message)."""
-        name = key
         try:
             return fn(mount_point=self.mount, **kwargs)
         except hvac_errors.InvalidPath as exc:
-            raise KeyNotFound("vault", operation, name, "no such key") from exc
+            raise KeyNotFound("vault", operation, key, "no such key") from exc
         except hvac_errors.Forbidden as exc:
-            raise PermissionDenied("vault", operation, name, "permission denied") from exc
+            raise PermissionDenied("vault", operation, key, "permission denied") from exc
         except (hvac_errors.VaultDown, requests.ConnectionError, requests.Timeout) as exc:
-            raise BackendUnavailable("vault", operation, name, type(exc).__name__) from exc
+            raise BackendUnavailable("vault", operation, key, type(exc).__name__) from exc
         except hvac_errors.VaultError as exc:
-            raise BackendError("vault", operation, name, type(exc).__name__) from exc
+            raise BackendError("vault", operation, key, type(exc).__name__) from exc
 
     @staticmethod
     def _when(value: Any) -> datetime | None:
@@ -172,20 +179,3 @@ class VaultTransit:
         self._call("destroy", name, self.client.secrets.transit.delete_key, name=name)
         info.state = KeyState.DESTROYED
         return info
-
-    # Transit has no disabled state, no version pinning and no soft delete. These say so, with the
-    # reason, before any call (they are not in ``capabilities``, so the orchestrator never plans them).
-    def rollback(self, name: str, to_version: int) -> KeyInfo:
-        raise Unsupported("vault", "rollback", name, "transit always encrypts with the latest version")
-
-    def disable(self, name: str) -> KeyInfo:
-        raise Unsupported("vault", "disable", name, "transit keys have no disabled state")
-
-    def enable(self, name: str) -> KeyInfo:
-        raise Unsupported("vault", "enable", name, "transit keys have no disabled state")
-
-    def schedule_destroy(self, name: str, pending: timedelta) -> KeyInfo:
-        raise Unsupported("vault", "schedule_destroy", name, "transit deletes immediately; no pending window")
-
-    def cancel_destroy(self, name: str) -> KeyInfo:
-        raise Unsupported("vault", "cancel_destroy", name, "transit deletes immediately; no pending window")

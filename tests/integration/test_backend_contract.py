@@ -18,6 +18,7 @@ from actions.backends.base import (
     KeyNotFound,
     KeySpec,
     PermissionDenied,
+    RefusesUndeclared,
     Unsupported,
 )
 from actions.backends.local import LocalKeystore
@@ -155,6 +156,9 @@ def test_undeclared_operations_fail_before_any_provider_call(backend, request: p
         (Capability.CANCEL_DESTROY, lambda: backend.cancel_destroy("x")),
     ]:
         if capability in backend.capabilities:
+            # a declared capability must be implemented, not left to the refusing default
+            method = str(capability)  # the contract's method names are the capability names
+            assert getattr(type(backend), method) is not getattr(RefusesUndeclared, method)
             continue
         with pytest.raises(Unsupported, match=str(capability)):
             call()
@@ -228,9 +232,12 @@ def test_kmo_run_against_openbao(openbao_client, tmp_path: Path, monkeypatch: py
 
 def test_disable_enable_and_scheduled_destruction(backend, request: pytest.FixtureRequest) -> None:
     """For backends that declare the reversible lifecycle: each step is idempotent and state-checked."""
-    if Capability.SCHEDULE_DESTROY not in backend.capabilities:
-        pytest.skip(f"{backend.system} destroys immediately; covered by the destruction pipeline tests")
     name = _name(request)
+    if Capability.SCHEDULE_DESTROY not in backend.capabilities:
+        # destroys immediately (transit, PKCS#11): only the destruction pipeline may, after its soak
+        with pytest.raises(Unsupported, match="no pending window"):
+            backend.schedule_destroy(name, timedelta(days=7))
+        return
     backend.generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
     assert backend.disable(name).status == "inactive"
     assert backend.disable(name).status == "inactive"  # idempotent
