@@ -200,6 +200,7 @@ def make_app(
             findings = key_engine.process(events)
             key_state.flush()
             await publish(findings)
+            log.info("by key: %d events, %d findings, %d dead-lettered", len(events), len(findings), len(bad))
             for event in events:
                 await principal_in.send(key=(event.actor.principal or "unknown").encode(), value=encode(event))
 
@@ -210,6 +211,7 @@ def make_app(
             findings = principal_engine.process(events)
             principal_state.flush()
             await publish(findings)
+            log.info("by principal: %d events, %d findings", len(events), len(findings))
 
     @app.timer(interval=absence_seconds)
     async def absences() -> None:
