@@ -81,12 +81,15 @@ def _generate(
     return out
 
 
-def _rotate(doc: dict[str, Any], backend: KeyBackend) -> dict[str, Any]:
+def _rotate(doc: dict[str, Any], backend: KeyBackend, rollback_to: int | None = None) -> dict[str, Any]:
+    """Rotate to a new version, or (``rollback_to``) make an earlier version current again where the
+    provider allows it: a rotation that broke a consumer is undone without touching key material."""
     if "keyId" not in doc:
         raise RequestError(["keyId: required for rotate"])
     name = _key_name(doc)
     before = backend.describe(name)
-    after = backend.rotate(name)
+    # an adapter without rollback refuses with its own reason
+    after = backend.rotate(name) if rollback_to is None else backend.rollback(name, rollback_to)
     return {
         "keyInfo": after.to_schema(),
         "rotationStatus": {
@@ -181,8 +184,12 @@ def execute(
     policies: PolicyStore | None = None,
     keystore: str | None = None,
     now: datetime | None = None,
+    rollback_to: int | None = None,
 ) -> dict[str, Any]:
     """Validate, audit, run, audit. Returns the response; raises RequestError or BackendError.
+
+    ``rollback_to`` turns a rotate into a rollback to that version (the specification's request has
+    no field for it, so it comes from ``kmo rotate --rollback-to`` and is audited with the request).
 
     A request that fails validation is refused before it is audited as ``requested`` (nothing was
     attempted), but the refusal itself is audited so probing leaves a trace.
@@ -192,6 +199,8 @@ def execute(
         validate_request(doc)
         if doc["operation"] not in BUILT:
             raise NotBuilt([f"operation: {doc['operation']!r} is not built yet (built: {', '.join(BUILT)})"])
+        if rollback_to is not None and doc["operation"] != "rotate":
+            raise RequestError([f"operation: a rollback is a rotate, not {doc['operation']!r}"])
     except RequestError as exc:
         audit.append({"operationId": operation_id, "outcome": "refused", "actor": actor, "reason": str(exc)[:500]})
         raise
@@ -202,12 +211,14 @@ def execute(
         "system": str(backend.system),
         "keyId": doc.get("keyId"),
     }
+    if rollback_to is not None:
+        base["rollbackTo"] = rollback_to
     audit.append({**base, "outcome": "requested"})
     try:
         if doc["operation"] == "generate":
             result = _generate(doc, backend, policy or load_policy(), policies, keystore)
         elif doc["operation"] == "rotate":
-            result = _rotate(doc, backend)
+            result = _rotate(doc, backend, rollback_to)
         elif doc["operation"] == "destroy":
             result = _propose_destruction(doc, backend, actor, destruction, operation_id)
         elif doc["operation"] == "policy-check":

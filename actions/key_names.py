@@ -11,7 +11,7 @@ def key_name(uri: str) -> tuple[Provider, str]:
     """The provider and the name its adapter takes, from kmo's canonical key uri.
 
     Raises:
-        ValueError: for a uri no adapter takes (GCP and Azure keys until their adapters exist).
+        ValueError: for a uri no adapter takes (an HSM object known only by a vendor handle, say).
     """
     if uri.startswith("pkcs11:"):
         attrs = dict(a.split("=", 1) for a in uri[len("pkcs11:") :].split(";") if "=" in a)
@@ -22,6 +22,10 @@ def key_name(uri: str) -> tuple[Provider, str]:
         return Provider.VAULT, uri.rsplit("/", 1)[-1]
     if uri.startswith("local:"):
         return Provider.LOCAL, uri[len("local:") :]
+    if uri.startswith("projects/") and "/cryptoKeys/" in uri:
+        return Provider.GCP_KMS, uri.split("/cryptoKeyVersions/", 1)[0]  # the adapter takes full key names
+    if uri.startswith("https://") and "/keys/" in uri:
+        return Provider.AZURE_KEYVAULT, uri.split("/keys/", 1)[1].split("/", 1)[0]
     raise ValueError(f"no adapter takes keys named like {uri[:80]!r}")
 
 

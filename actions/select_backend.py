@@ -1,7 +1,8 @@
 """Which backend a request runs against, from its ``keyManagementSystem`` and the environment.
 
 Credentials come from each client library's own environment (``VAULT_ADDR``/``VAULT_TOKEN`` for
-hvac, boto3's credential chain for AWS, ``KMO_HSM_PIN`` for PKCS#11), so kmo never stores or prints them.
+hvac, boto3's credential chain for AWS, Application Default Credentials for Cloud KMS,
+azure-identity for Key Vault, ``KMO_HSM_PIN`` for PKCS#11), so kmo never stores or prints them.
 """
 
 from __future__ import annotations
@@ -66,8 +67,72 @@ def backend_for(
             os.environ["KMO_HSM_PIN"],
             allow_immediate_destroy=allow_immediate_destroy,
         )
-    raise NotBuilt(
-        [f"keyManagementSystem: the {system} backend is not built yet (built: vault, aws-kms, hsm, --keystore)"]
+    if system == "gcp-kms":
+        return _gcp_kms()
+    if system == "azure-keyvault":
+        return _azure_keyvault()
+    raise NotBuilt([f"keyManagementSystem: no {system} backend (built: vault, aws-kms, gcp-kms, azure-keyvault, hsm)"])
+
+
+def _gcp_kms() -> KeyBackend:
+    """``KMO_GCP_KEY_RING`` names the ring; credentials are google-auth's Application Default
+    Credentials. ``KMO_GCP_KMS_ENDPOINT`` points elsewhere (a private endpoint, or an emulator):
+    credentials are never sent over plain HTTP, so an ``http://`` endpoint is called anonymously."""
+    from actions.backends.gcp_kms import GcpKms
+
+    ring = os.environ.get("KMO_GCP_KEY_RING", "")
+    if not ring.startswith("projects/") or "/keyRings/" not in ring:
+        raise RequestError(
+            ["keyManagementSystem: gcp-kms needs KMO_GCP_KEY_RING=projects/P/locations/L/keyRings/R in the environment"]
+        )
+    from google.cloud import kms
+
+    endpoint = os.environ.get("KMO_GCP_KMS_ENDPOINT")
+    if endpoint and endpoint.startswith("http://"):
+        from google.auth.credentials import AnonymousCredentials
+
+        client = kms.KeyManagementServiceClient(
+            credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": endpoint}
+        )
+    else:
+        try:
+            client = kms.KeyManagementServiceClient(client_options={"api_endpoint": endpoint} if endpoint else None)
+        except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and kin
+            raise RequestError(
+                [f"keyManagementSystem: gcp-kms has no usable credentials: {type(exc).__name__}"]
+            ) from exc
+    return GcpKms(client, ring)
+
+
+def _azure_keyvault() -> KeyBackend:
+    """``KMO_AZURE_VAULT_URL`` names the vault or Managed HSM; credentials are azure-identity's
+    DefaultAzureCredential, or ``KMO_AZURE_ACCESS_TOKEN`` (a token from ``az account
+    get-access-token``). ``KMO_AZURE_CA_BUNDLE`` adds a CA to trust; ``KMO_AZURE_VERIFY_CHALLENGE_RESOURCE=0``
+    lets a non-Azure host (an emulator) answer the bearer challenge - never set it for a real vault."""
+    from azure.keyvault.keys import KeyClient
+
+    from actions.backends.azure_keyvault import AzureKeyVault, StaticToken
+
+    url = os.environ.get("KMO_AZURE_VAULT_URL", "")
+    if not url.startswith("https://"):
+        raise RequestError(
+            ["keyManagementSystem: azure-keyvault needs KMO_AZURE_VAULT_URL=https://... in the environment"]
+        )
+    if os.environ.get("KMO_AZURE_ACCESS_TOKEN"):
+        credential: Any = StaticToken(os.environ["KMO_AZURE_ACCESS_TOKEN"])
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    options: dict[str, Any] = {
+        "verify_challenge_resource": os.environ.get("KMO_AZURE_VERIFY_CHALLENGE_RESOURCE", "1") != "0"
+    }
+    if os.environ.get("KMO_AZURE_CA_BUNDLE"):
+        options["connection_verify"] = os.environ["KMO_AZURE_CA_BUNDLE"]
+    managed = os.environ.get("KMO_AZURE_MANAGED_HSM")
+    return AzureKeyVault(
+        KeyClient(vault_url=url, credential=credential, **options),
+        managed_hsm=None if managed is None else managed == "1",
     )
 
 

@@ -255,6 +255,7 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
             warehouse=lambda uris, since: usage_summary(settings, uris, since),
             policies=PolicyStore(settings.home),
             keystore=str(Path(args.keystore).absolute()) if args.keystore else None,
+            rollback_to=getattr(args, "rollback_to", None),
         )
     except RequestError as exc:
         for problem in exc.problems:
@@ -525,6 +526,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--algorithm", required=True, choices=list(ALGORITHMS))
             p.add_argument("--max-age", help="rotation period, e.g. 90d")
             p.add_argument("--auto-rotate", action="store_true", help="let the provider rotate every --max-age")
+        if name == "rotate":
+            p.add_argument(
+                "--rollback-to",
+                type=int,
+                metavar="VERSION",
+                help="make this earlier version current again instead (where the system allows it)",
+            )
         if name in ("generate", "audit"):
             p.add_argument("--notify-before", help="warn this long before rotation is due, e.g. 14d")
         if name == "policy-check":

@@ -1,5 +1,7 @@
-"""One contract, every backend built so far: the local keystore and Vault/OpenBao transit (a real dev
-server). A backend that passes behaves the same to the orchestrator wherever the key lives."""
+"""One contract, all six backends: the local keystore, Vault/OpenBao transit (a real dev server), AWS KMS
+(moto's server over HTTP), PKCS#11 (SoftHSM2), and Cloud KMS and Azure Key Vault (the real client
+libraries against local fakes of their documented APIs, tests/fakes). A backend that passes behaves
+the same to the orchestrator wherever the key lives."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from actions.backends.aws_kms import AwsKms
+from actions.backends.azure_keyvault import AzureKeyVault
 from actions.backends.base import (
     ALGORITHMS,
     Capability,
@@ -21,6 +24,7 @@ from actions.backends.base import (
     RefusesUndeclared,
     Unsupported,
 )
+from actions.backends.gcp_kms import GcpKms
 from actions.backends.local import LocalKeystore
 from actions.backends.pkcs11_hsm import Pkcs11Hsm
 from actions.backends.vault_transit import VaultTransit
@@ -92,10 +96,35 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         yield module, "kmo-test", "pin-73915-kmo"
 
 
-@pytest.fixture(params=["local", "vault", "aws", "hsm"])
+@pytest.fixture(scope="module")
+def gcp_kms() -> Iterator[tuple[object, object]]:
+    """Cloud KMS as the local fake speaks its REST API, to the real google-cloud-kms client."""
+    from tests.fakes import gcp_kms_server
+
+    with gcp_kms_server.serve() as (state, endpoint):
+        yield state, gcp_kms_server.client(endpoint)
+
+
+@pytest.fixture(scope="module")
+def azure_hsm() -> Iterator[tuple[object, object]]:
+    """A Managed HSM as the local HTTPS fake speaks it (challenge included), to the real KeyClient."""
+    from tests.fakes import azure_keyvault_server
+
+    with azure_keyvault_server.serve(managed_hsm=True) as (state, url, ca):
+        yield state, azure_keyvault_server.client(url, ca)
+
+
+KEY_RING = "projects/kmo-test/locations/global/keyRings/contract"
+
+
+@pytest.fixture(params=["local", "vault", "aws", "hsm", "gcp", "azure"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "local":
         return LocalKeystore(tmp_path / "ks")
+    if request.param == "gcp":
+        return GcpKms(request.getfixturevalue("gcp_kms")[1], KEY_RING)
+    if request.param == "azure":
+        return AzureKeyVault(request.getfixturevalue("azure_hsm")[1], managed_hsm=True)
     if request.param == "aws":
         return AwsKms(request.getfixturevalue("kms_client"))
     if request.param == "hsm":
