@@ -50,7 +50,19 @@ FIPS_MODULES = {
     "local": (False, "kmo's local keystore: pyca/cryptography, not FIPS-validated as configured"),
     "vault": (None, "Vault transit: validated only in a FIPS build of Vault Enterprise; not recorded here"),
     "hsm": (None, "PKCS#11 module: record its FIPS 140-3 certificate (KMO_HSM_FIPS_CERT)"),
+    "gcp-kms": (None, "Cloud KMS: FIPS 140 level depends on the protection level (SOFTWARE or HSM); not recorded here"),
+    "azure-keyvault": (
+        None,
+        "Azure: Key Vault software keys, Premium HSM keys and Managed HSM differ; not recorded here",
+    ),
 }
+
+
+def fips_status(system: str, fips_cert: str | None = None) -> tuple[bool | None, str]:
+    """(validated?, what kmo knows) for the module holding ``system``'s keys."""
+    if system == "hsm" and fips_cert:
+        return True, f"PKCS#11 module, FIPS 140-3 certificate {fips_cert} (as configured)"
+    return FIPS_MODULES.get(system, (None, f"{system}: module validation unknown"))
 
 
 def inventory_of(infos: list[KeyInfo], system: str) -> Inventory:
@@ -99,9 +111,7 @@ def compliance_status(
                     }
                 )
         if framework == "FIPS-140-3":
-            validated, what = FIPS_MODULES.get(system, (None, f"{system}: module validation unknown"))
-            if system == "hsm" and fips_cert:
-                validated, what = True, f"PKCS#11 module, FIPS 140-3 certificate {fips_cert} (as configured)"
+            validated, what = fips_status(system, fips_cert)
             if not validated:
                 rows.append(
                     {

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actions.audit_log import AuditLog
-from actions.backends.base import BackendError, Capability, KeyBackend, KeySpec, Unsupported
-from actions.compliance import backend_infos, compliance_status, expiring, inventory_findings
+from actions.backends.base import BackendError, Capability, KeyBackend, KeyInfo, KeySpec, Unsupported
+from actions.compliance import backend_infos, compliance_status, expiring, fips_status, inventory_findings
 from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, DestructionRefused
 from actions.key_names import name_in_backend
 from actions.request import RequestError, rotation_policy, validate_request
@@ -34,6 +34,9 @@ WarehouseSummary = Callable[[list[str], datetime], tuple[int, list[str]] | None]
 
 class NotBuilt(RequestError):
     """A valid request for an operation this version cannot carry out yet."""
+
+
+GENERATION_RECORD = "_generation"  # carried from _generate to the audit entry, not into the response
 
 
 def _key_name(doc: dict[str, Any]) -> str:
@@ -78,7 +81,24 @@ def _generate(
         policies.save(info, name, rp, keystore=keystore)  # kmo scheduler enforces it from now on
     if recommendations:
         out["recommendations"] = recommendations
+    out[GENERATION_RECORD] = generation_record(backend, info)
     return out
+
+
+def generation_record(backend: KeyBackend, info: KeyInfo) -> dict[str, Any]:
+    """What SP 800-57 and PCI-DSS 3.6.1 ask to be known about a key's making (the audit entry adds
+    who and when): where, algorithm and size, the entropy source, the module and its FIPS status."""
+    made = dict(getattr(backend, "generation", {}) or {})
+    validated, what = fips_status(str(backend.system), os.environ.get("KMO_HSM_FIPS_CERT"))
+    return {
+        "where": f"{backend.system} {info.ref.uri}",
+        "algorithm": info.algorithm,
+        "keySize": info.key_size,
+        "entropySource": made.get("entropy_source", "not declared by the adapter"),
+        "module": made.get("module", str(backend.system)),
+        "fipsValidated": validated,
+        "fipsValidation": what,
+    }
 
 
 def _rotate(doc: dict[str, Any], backend: KeyBackend, rollback_to: int | None = None) -> dict[str, Any]:
@@ -231,12 +251,14 @@ def execute(
         audit.append({**base, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
     key_info = result.get("keyInfo", {})
+    made = result.pop(GENERATION_RECORD, None)
     audit.append(
         {
             **base,
             "outcome": "succeeded",
             "keyId": key_info.get("keyId", base["keyId"]),
             "version": key_info.get("version"),
+            **({"generation": made} if made else {}),
         }
     )
     return {

@@ -102,6 +102,11 @@ class AwsKms(RefusesUndeclared):
         Capability.ROLLBACK: "KMS always encrypts with the newest backing key",
     }
 
+    generation: ClassVar[dict[str, str]] = {
+        "entropy_source": "the AWS KMS HSMs' random number generator (key material made inside KMS)",
+        "module": "AWS KMS HSMs",
+    }
+
     def __init__(self, client: Any | None = None, **client_kwargs: Any) -> None:
         self.client = client or boto3.client("kms", **client_kwargs)
 

@@ -98,6 +98,12 @@ class AzureKeyVault(RefusesUndeclared):
     }
 
     def __init__(self, client: Any, *, managed_hsm: bool | None = None, hsm_backed: bool = False) -> None:
+        where = "Managed HSM" if managed_hsm or ".managedhsm." in client.vault_url else "Key Vault"
+        self.generation = {
+            "entropy_source": f"{where} key generation (material made inside the service"
+            + (", HSM-protected)" if hsm_backed or where == "Managed HSM" else ")"),
+            "module": f"Azure {where}",
+        }
         self.client = client
         self.managed_hsm = ".managedhsm." in client.vault_url if managed_hsm is None else managed_hsm
         self.hsm_backed = hsm_backed or self.managed_hsm

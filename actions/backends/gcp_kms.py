@@ -99,6 +99,11 @@ class GcpKms(RefusesUndeclared):
     )
     algorithms: ClassVar[frozenset[str]] = frozenset(_ENCRYPTING) | frozenset(_SIGNING)
 
+    generation: ClassVar[dict[str, str]] = {
+        "entropy_source": "Cloud KMS key generation (material made inside Cloud KMS, protection level SOFTWARE)",
+        "module": "Google Cloud KMS",
+    }
+
     def __init__(self, client: Any, key_ring: str, *, destroy_window: timedelta = timedelta(days=30)) -> None:
         if not DESTROY_WINDOW[0] <= destroy_window <= DESTROY_WINDOW[1]:
             raise ValueError("GCP destroy-scheduled durations are 24 hours to 120 days")

@@ -69,6 +69,7 @@ class LocalKeystore:
     system: ClassVar[Provider] = Provider.LOCAL
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     algorithms: ClassVar[frozenset[str]] = frozenset(ALGORITHMS)
+    generation: ClassVar[dict[str, str]] = {k: GENERATION[k] for k in ("entropy_source", "module")}
 
     def __init__(self, directory: Path, *, rollback_window: timedelta = timedelta(days=7)) -> None:
         self.dir = directory

@@ -81,6 +81,19 @@ class Pkcs11Hsm(RefusesUndeclared):
         self._pin = user_pin
         self.allow_immediate_destroy = allow_immediate_destroy
 
+    @property
+    def generation(self) -> dict[str, str]:
+        """Where keys are made: on the token, by its own RNG; the module as it describes itself."""
+        try:
+            lib = _lib(self.module)
+            module = f"{lib.manufacturer_id.strip()} {lib.library_description.strip()} ({self.module})"
+        except (OSError, RuntimeError, AttributeError):
+            module = self.module
+        return {
+            "entropy_source": "the token's RNG (C_GenerateKey / C_GenerateKeyPair inside the token)",
+            "module": module,
+        }
+
     def __repr__(self) -> str:  # never the PIN
         return f"Pkcs11Hsm(module={self.module!r}, token={self.token_label!r})"
 

@@ -61,6 +61,11 @@ class VaultTransit(RefusesUndeclared):
         Capability.CANCEL_DESTROY: "transit deletes immediately; no pending window",
     }
 
+    generation: ClassVar[dict[str, str]] = {
+        "entropy_source": "the Vault/OpenBao server's CSPRNG (Go crypto/rand; Enterprise can add a seal's entropy)",
+        "module": "Vault/OpenBao transit secrets engine",
+    }
+
     def __init__(self, client: hvac.Client, mount: str = "transit", *, allow_immediate_destroy: bool = False) -> None:
         self.client = client
         self.mount = mount.strip("/")

@@ -523,3 +523,20 @@ def test_coordinated_rotation_across_local_and_vault_rolls_back_when_vault_fails
     assert local.describe(name).version == 3 and read_only.describe(name).version == 2  # local: v2 stays in history
     with pytest.raises(CoordinationRefused, match="more than one participant cannot roll back"):
         rotate_together([Participant(VaultTransit(openbao_client), name), Participant(read_only, name)], audit, "ops")
+
+
+def test_generation_is_recorded_who_when_where_and_with_what(backend, tmp_path: Path, request) -> None:
+    """SP 800-57's generation record, in the audit entry of every backend's generate."""
+    from actions.audit_log import AuditLog
+    from actions.execute import GENERATION_RECORD, execute
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    doc = {"operation": "generate", "keyType": "data", "algorithm": "AES-256", "keyId": _name(request)}
+    out = execute(doc, backend, audit, actor="alice")
+    assert GENERATION_RECORD not in out
+    entry = next(e for e in audit.entries() if e["outcome"] == "succeeded")
+    made = entry["generation"]
+    assert entry["actor"] == "alice" and entry["time"] and made["where"].endswith(out["keyInfo"]["keyId"])
+    assert (made["algorithm"], made["keySize"]) == ("AES-256", 256)
+    assert made["entropySource"] == backend.generation["entropy_source"] and made["module"]
+    assert made["fipsValidated"] in (True, False, None) and made["fipsValidation"]
