@@ -20,6 +20,7 @@ from actions.audit_log import AuditLog
 from actions.backends.base import BackendError, Capability, KeyBackend, KeyInfo, KeySpec, Unsupported
 from actions.compliance import backend_infos, compliance_status, expiring, fips_status, inventory_findings
 from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, DestructionRefused
+from actions.inventory_publish import key_entry
 from actions.key_names import name_in_backend
 from actions.request import RequestError, rotation_policy, validate_request
 from actions.scheduler import PolicyStore
@@ -126,7 +127,7 @@ def _inventory(backend: KeyBackend) -> dict[str, Any]:
     keys = backend.list_keys()
     return {
         "auditReport": {"keysInventoried": len(keys)},
-        "keys": [k.to_schema() for k in keys],  # an extension: the schema has no list of keys
+        "keys": [key_entry(k) for k in keys],  # an extension: the schema has no list of keys
     }
 
 

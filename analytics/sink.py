@@ -22,7 +22,14 @@ from kafka.structs import OffsetAndMetadata
 
 from analytics.query import sink_socket
 from analytics.query_server import QueryServer
-from analytics.warehouse import events_to_arrow, insert_actions, insert_events, insert_heartbeats, open_warehouse
+from analytics.warehouse import (
+    events_to_arrow,
+    insert_actions,
+    insert_events,
+    insert_heartbeats,
+    insert_inventory,
+    open_warehouse,
+)
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.schema import DecodeError, KeyEvent, decode
 from kmo.faults import crash_point
@@ -73,7 +80,17 @@ class WarehouseSink:
         self.consumer = make_consumer(
             bootstrap, group_id, session_timeout_ms=settings.session_timeout_ms, max_poll_records=batch_max
         )
-        self.consumer.subscribe([self.topics.events.name, self.topics.coverage.name, self.topics.actions.name])
+        # JSON documents besides events: topic -> (what it carries, the fields and types it must have);
+        # anything else on those topics is dead-lettered, never dropped
+        self._documents: dict[str, tuple[str, tuple[tuple[str, type], ...]]] = {
+            self.topics.coverage.name: ("heartbeat", (("uid", str), ("source", str))),
+            self.topics.actions.name: ("audit entry", (("hash", str), ("seq", int))),
+            self.topics.inventory.name: (
+                "inventory snapshot",
+                (("uid", str), ("snapshotId", str), ("takenAt", str), ("system", str), ("keyInfo", dict)),
+            ),
+        }
+        self.consumer.subscribe([self.topics.events.name, *self._documents])
         self.producer = make_producer(bootstrap)
         self.dead_letters = DeadLetterWriter(self.producer, self.topics.dlq.name, settings.home / "quarantine")
         self.stats = SinkStats()
@@ -125,30 +142,21 @@ class WarehouseSink:
     def _process(self, records: list) -> None:
         events: list[KeyEvent] = []
         positions: list[tuple[int, int]] = []
-        heartbeats: list[dict] = []
-        actions: list[dict] = []
+        documents: dict[str, list[dict]] = {name: [] for name in self._documents}
         pending = []
         for rec in records:
-            if rec.topic == self.topics.actions.name:
+            if rec.topic in self._documents:
+                what, required = self._documents[rec.topic]
                 try:
                     doc = orjson.loads(rec.value)
-                    if not isinstance(doc, dict) or not isinstance(doc.get("hash"), str) or "seq" not in doc:
-                        raise ValueError("not a kmo audit entry")
-                    actions.append(doc)
+                    if not isinstance(doc, dict) or any(not isinstance(doc.get(f), t) for f, t in required):
+                        raise ValueError(f"not a kmo {what}")
+                    if "keyInfo" in doc and not isinstance(doc["keyInfo"].get("keyId"), str):
+                        raise ValueError("keyInfo without a keyId")
+                    documents[rec.topic].append(doc)
                 except ValueError as exc:
                     origin = f"kafka://{rec.topic}/{rec.partition}@{rec.offset}"
-                    letter = DeadLetter(rec.value or b"", "sink", rec.topic, origin, f"bad audit entry: {exc}")
-                    pending.append(self.dead_letters.send(letter))
-                continue
-            if rec.topic == self.topics.coverage.name:
-                try:
-                    doc = orjson.loads(rec.value)
-                    if not isinstance(doc, dict) or "uid" not in doc or "source" not in doc:
-                        raise ValueError("not a kmo heartbeat")
-                    heartbeats.append(doc)
-                except ValueError as exc:
-                    origin = f"kafka://{rec.topic}/{rec.partition}@{rec.offset}"
-                    letter = DeadLetter(rec.value or b"", "sink", rec.topic, origin, f"bad heartbeat: {exc}")
+                    letter = DeadLetter(rec.value or b"", "sink", rec.topic, origin, f"bad {what}: {exc}")
                     pending.append(self.dead_letters.send(letter))
                 continue
             try:
@@ -165,13 +173,14 @@ class WarehouseSink:
                 raise RuntimeError(f"could not dead-letter {len(failed)} record(s): {failed[0].exception}")
             self.stats.dead_lettered += len(pending)
         inserted = 0
-        if events or heartbeats or actions:
+        if events or any(documents.values()):
             self.con.execute("BEGIN TRANSACTION")
             try:
                 if events:
                     inserted = insert_events(self.con, events_to_arrow(events, positions))
-                insert_heartbeats(self.con, heartbeats)
-                insert_actions(self.con, actions)
+                insert_heartbeats(self.con, documents[self.topics.coverage.name])
+                insert_actions(self.con, documents[self.topics.actions.name])
+                insert_inventory(self.con, documents[self.topics.inventory.name])
                 crash_point("sink.before_db_commit")
                 self.con.execute("COMMIT")
             except BaseException:

@@ -264,6 +264,44 @@ def insert_heartbeats(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> i
     return int(row[0]) if row else 0
 
 
+def insert_inventory(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
+    """Insert inventory snapshot rows inside the caller's transaction; re-published rows are ignored."""
+    if not docs:
+        return 0
+    table = pa.Table.from_pylist(
+        [
+            {
+                "uid": d["uid"],
+                "snapshot_id": d["snapshotId"],
+                "taken_at": d["takenAt"],
+                "system": d["system"],
+                "key_id": d["keyInfo"]["keyId"],
+                "status": d["keyInfo"].get("status"),
+                "state": d.get("state"),
+                "version": d["keyInfo"].get("version"),
+                "algorithm": d["keyInfo"].get("algorithm"),
+                "key_size": d["keyInfo"].get("keySize"),
+                "created_at": d["keyInfo"].get("createdAt"),
+                "current_since": d.get("currentSince"),
+                "destroy_at": d.get("destroyAt"),
+                "doc": orjson.dumps(d).decode(),
+            }
+            for d in docs
+        ]
+    )
+    con.register("incoming_inventory", table)
+    try:
+        row = con.execute(
+            "INSERT INTO inventory_snapshots SELECT uid, snapshot_id, CAST(taken_at AS TIMESTAMPTZ), system, key_id,"
+            " status, state, version, algorithm, key_size, CAST(created_at AS TIMESTAMPTZ),"
+            " CAST(current_since AS TIMESTAMPTZ), CAST(destroy_at AS TIMESTAMPTZ), doc"
+            " FROM incoming_inventory ON CONFLICT DO NOTHING"
+        ).fetchone()
+    finally:
+        con.unregister("incoming_inventory")
+    return int(row[0]) if row else 0
+
+
 def insert_actions(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
     """Insert orchestrator audit entries inside the caller's transaction; re-shipped entries are ignored."""
     if not docs:

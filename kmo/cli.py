@@ -20,6 +20,8 @@ from actions.backends.base import ALGORITHMS
 from ingest.parsers import CLI_SOURCES
 from kmo.settings import ConfigError, Settings
 
+SYSTEMS = ("vault", "aws-kms", "azure-keyvault", "gcp-kms", "hsm")  # the specification's keyManagementSystem
+
 
 def _print_json(obj: object) -> None:
     print(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode())
@@ -281,6 +283,50 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return _run_request(doc, args, settings)
 
 
+def cmd_inventory(args: argparse.Namespace, settings: Settings) -> int:
+    """``kmo inventory``: one system as a plain request; ``--all`` every configured system, and
+    ``--publish`` the snapshot to ``kmo.inventory.v1`` for the warehouse. Each listing is audited."""
+    if not (args.all or args.publish):
+        return cmd_operation(args, settings)
+    import getpass
+
+    from actions.audit_log import AuditLog
+    from actions.backends.base import BackendError
+    from actions.execute import execute
+    from actions.inventory_publish import publish, snapshot
+    from actions.select_backend import configured_backend
+
+    systems = [*SYSTEMS, "local"] if args.all else [args.system or ("local" if args.keystore else "")]
+    audit = AuditLog(settings.home / "actions" / "audit.jsonl")
+    listings: dict[str, list[dict]] = {}
+    report: dict[str, dict[str, object]] = {}
+    for system in systems:
+        backend = configured_backend(system, args.keystore)
+        if backend is None:
+            if not args.all:
+                print(f"kmo: {system or 'no system'} is not configured (see kmo run's environment)", file=sys.stderr)
+                return 2
+            report[system] = {"skipped": "not configured in this environment"}
+            continue
+        doc = {"operation": "inventory"} | ({"keyManagementSystem": system} if system != "local" else {})
+        try:
+            listings[system] = execute(doc, backend, audit, actor=args.actor or getpass.getuser())["keys"]
+            report[system] = {"keys": len(listings[system])}
+        except BackendError as exc:
+            report[system] = {"failed": str(exc)}
+    docs = snapshot(listings)
+    out = {
+        "operation": "inventory",
+        "snapshotId": docs[0]["snapshotId"] if docs else None,
+        "auditReport": {"keysInventoried": len(docs)},
+        "keys": [d["keyInfo"] | {"system": d["system"], "state": d["state"]} for d in docs],
+        "systems": report,
+        "published": publish(settings, docs) if args.publish else 0,
+    }
+    _print_json(out)
+    return 1 if any("failed" in r for r in report.values()) else 0
+
+
 def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo generate|rotate|audit|policy-check|inventory`` with flags: the same request, built here."""
     doc: dict[str, object] = {"operation": args.command}
@@ -506,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actor", help="who asked (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_run)
 
-    systems = ["vault", "aws-kms", "azure-keyvault", "gcp-kms", "hsm"]
+    systems = list(SYSTEMS)
     operations = {
         "generate": "create a key (in the provider's or the HSM's generator) and record who, when and how",
         "rotate": "make a new version primary; earlier versions keep decrypting",
@@ -535,9 +581,14 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name in ("generate", "audit"):
             p.add_argument("--notify-before", help="warn this long before rotation is due, e.g. 14d")
+        if name == "inventory":
+            p.add_argument("--all", action="store_true", help="every system configured in this environment")
+            p.add_argument(
+                "--publish", action="store_true", help="send the snapshot to kmo.inventory.v1 (the warehouse)"
+            )
         if name == "policy-check":
             p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
-        p.set_defaults(func=cmd_operation)
+        p.set_defaults(func=cmd_inventory if name == "inventory" else cmd_operation)
 
     p = sub.add_parser(
         "responder", help="act on findings as the policy's auto_response and response_mode allow (never destroys)"

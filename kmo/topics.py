@@ -30,6 +30,7 @@ class Topics:
     findings: Topic  # detection findings (OCSF 2004), later issues
     actions: Topic  # what the orchestrator did (OCSF 3004), later issues
     coverage: Topic  # collector heartbeats: what was read, lag, last event time
+    inventory: Topic  # key inventory snapshots (keyInfo per key), key = key uri
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Topics:
@@ -42,7 +43,8 @@ class Topics:
             findings=Topic(f"{p}kmo.findings.v1", settings.events_partitions),
             actions=Topic(f"{p}kmo.actions.v1", 1, keep),
             coverage=Topic(f"{p}kmo.coverage.v1", 1),
+            inventory=Topic(f"{p}kmo.inventory.v1", 1),
         )
 
     def all(self) -> tuple[Topic, ...]:
-        return (self.events, self.dlq, self.findings, self.actions, self.coverage)
+        return (self.events, self.dlq, self.findings, self.actions, self.coverage, self.inventory)
