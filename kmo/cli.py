@@ -283,6 +283,52 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return _run_request(doc, args, settings)
 
 
+def cmd_derive(args: argparse.Namespace, settings: Settings) -> int:
+    """``kmo derive``: an AES-256 key derived from a parent key in the local keystore (HKDF or SP 800-108)."""
+    import getpass
+    import uuid
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.backends.base import BackendError, KeySpec
+    from actions.backends.local import LocalKeystore
+    from actions.execute import generation_record
+    from ingest.schema import format_timestamp
+
+    keystore = LocalKeystore(Path(args.keystore))
+    audit = AuditLog(settings.home / "actions" / "audit.jsonl")
+    base = {
+        "operationId": str(uuid.uuid4()),
+        "operation": "derive",
+        "actor": args.actor or getpass.getuser(),
+        "system": "local",
+        "keyId": f"local:{args.key_id}",
+        "derivedFrom": f"local:{args.parent}",
+        "kdf": args.kdf,
+        "context": args.context,
+    }
+    audit.append({**base, "outcome": "requested"})
+    try:
+        spec = KeySpec(name=args.key_id, key_type=args.key_type, algorithm="AES-256")
+        info = keystore.derive(args.parent, spec, kdf=args.kdf, context=args.context)
+    except BackendError as exc:
+        audit.append({**base, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        print(f"kmo: {exc}", file=sys.stderr)
+        return 1
+    made = generation_record(keystore, info) | {"entropySource": f"derived by {args.kdf} from local:{args.parent}"}
+    audit.append({**base, "outcome": "succeeded", "version": info.version, "generation": made})
+    out = {
+        "operationId": base["operationId"],
+        "operation": "derive",
+        "timestamp": format_timestamp(datetime.now(UTC)),
+        "keyInfo": info.to_schema() | {"keyType": args.key_type},
+        "derivation": {"from": base["derivedFrom"], "kdf": args.kdf, "context": args.context},
+    }
+    _print_json(out)
+    return 0
+
+
 def cmd_inventory(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo inventory``: one system as a plain request; ``--all`` every configured system, and
     ``--publish`` the snapshot to ``kmo.inventory.v1`` for the warehouse. Each listing is audited."""
@@ -589,6 +635,16 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "policy-check":
             p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
         p.set_defaults(func=cmd_inventory if name == "inventory" else cmd_operation)
+
+    p = sub.add_parser("derive", help="derive an AES-256 key from a parent key (local keystore): HKDF or SP 800-108")
+    p.add_argument("--keystore", required=True, help="the local keystore holding the parent")
+    p.add_argument("--from", dest="parent", required=True, help="the parent key (an active AES-256 key)")
+    p.add_argument("--key-id", required=True, help="the derived key's name")
+    p.add_argument("--kdf", choices=["hkdf", "sp800-108"], default="sp800-108")
+    p.add_argument("--context", required=True, help="what the key is for, e.g. a tenant id (recorded; not a secret)")
+    p.add_argument("--key-type", default="data", choices=["master", "data", "signing", "tls", "api", "session"])
+    p.add_argument("--actor", help="who asked (default: the login name); recorded in the audit log")
+    p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser(
         "responder", help="act on findings as the policy's auto_response and response_mode allow (never destroys)"

@@ -37,6 +37,7 @@ from actions.backends.base import (
     Unsupported,
     check_transition,
 )
+from actions.derivation import KDFS, derive_material
 from actions.private_files import write_private
 from ingest.schema import KeyRef, Provider, format_timestamp, parse_timestamp
 
@@ -162,6 +163,66 @@ class LocalKeystore:
         self._save(doc)
         return self._info(doc)
 
+    def derive(self, parent: str, spec: KeySpec, *, kdf: str, context: str) -> KeyInfo:
+        """An AES-256 key derived from ``parent``'s current version (an active AES-256 key) by ``kdf``.
+
+        The derivation (parent, parent version, KDF, label, context) is recorded with the key; the
+        context is an identifier such as a tenant id, not a secret. Rotating a derived key derives
+        again from the parent's current version, so its versions follow the parent's rotations.
+        """
+        if spec.algorithm != "AES-256":
+            raise Unsupported("local", "derive", spec.name, "derived keys are AES-256")
+        if kdf not in KDFS:
+            raise Unsupported("local", "derive", spec.name, f"kdf must be one of {', '.join(KDFS)}")
+        source = self._load(parent)
+        if KeyState(source["state"]) is not KeyState.ACTIVE or source["algorithm"] != "AES-256":
+            raise InvalidKeyState(
+                "local", "derive", spec.name, f"{parent} must be an active AES-256 key to derive from"
+            )
+        derivation = {"from": parent, "kdf": kdf, "context": context, "label": spec.key_type}
+        if self._path(spec.name).exists():
+            existing = self._load(spec.name)
+            recorded = {k: v for k, v in existing.get("derivation", {}).items() if k != "parent_version"}
+            if recorded == derivation:
+                return self._info(existing)  # idempotent
+            raise InvalidKeyState("local", "derive", spec.name, "a different key with this name exists")
+        now = format_timestamp(datetime.now(UTC))
+        version = self._derived_version(spec.name, 1, source, derivation, now)
+        doc = {
+            "name": spec.name,
+            "key_type": spec.key_type,
+            "algorithm": spec.algorithm,
+            "created_at": now,
+            "state": str(KeyState.ACTIVE),
+            "primary": 1,
+            "versions": [version],
+            "labels": dict(spec.labels),
+            "derivation": derivation | {"parent_version": source["primary"]},
+            "generation": {
+                **GENERATION,
+                "entropy_source": f"derived by {kdf} from local:{parent} v{source['primary']} (HMAC-SHA256)",
+            },
+        }
+        self._save(doc)
+        return self._info(doc)
+
+    def _derived_version(
+        self, name: str, version: int, source: dict[str, Any], derivation: dict[str, str], now: str
+    ) -> dict[str, Any]:
+        blob = next(v for v in source["versions"] if v["version"] == source["primary"])
+        material = derive_material(
+            derivation["kdf"],
+            self._unseal(source["name"], source["primary"], blob),
+            label=f"kmo:{derivation['label']}".encode(),
+            context=derivation["context"].encode(),
+        )
+        return {
+            "version": version,
+            "created_at": now,
+            "parent_version": source["primary"],
+            **self._seal(name, version, material),
+        }
+
     def activate(self, name: str) -> KeyInfo:
         doc = self._load(name)
         self._transition(doc, KeyState.ACTIVE)
@@ -175,9 +236,21 @@ class LocalKeystore:
             raise InvalidKeyState("local", "rotate", name, f"only active keys rotate (this one is {doc['state']})")
         version = max(v["version"] for v in doc["versions"]) + 1
         now = format_timestamp(datetime.now(UTC))
-        doc["versions"].append(
-            {"version": version, "created_at": now, **self._seal(name, version, _material(doc["algorithm"]))}
-        )
+        if "derivation" in doc:  # a derived key follows its parent: derive again from its current version
+            source = self._load(doc["derivation"]["from"])
+            if source["primary"] == doc["derivation"]["parent_version"]:
+                raise InvalidKeyState(
+                    "local",
+                    "rotate",
+                    name,
+                    f"derived from {source['name']} v{source['primary']}: rotate the parent first",
+                )
+            doc["versions"].append(self._derived_version(name, version, source, doc["derivation"], now))
+            doc["derivation"]["parent_version"] = source["primary"]
+        else:
+            doc["versions"].append(
+                {"version": version, "created_at": now, **self._seal(name, version, _material(doc["algorithm"]))}
+            )
         doc["previous_primary"], doc["primary"], doc["rotated_at"] = doc["primary"], version, now
         self._save(doc)
         return self._info(doc)
