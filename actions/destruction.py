@@ -12,9 +12,10 @@
    gone), then issue a destruction certificate signed with kmo's Ed25519 key.
 
 Each proposal is a 0600 JSON file under ``$KMO_HOME/actions/destructions``; every step is a
-hash-chained audit entry. Cancelling is possible until completion. Custodian names are the names
-given on the command line: binding them to authenticated identities (SSO, per-custodian signing
-keys) is the deployment's job and is not done here.
+hash-chained audit entry. Cancelling is possible until completion. Once custodians are registered
+(:mod:`actions.custodians`), an approval is valid only with the approver's Ed25519 signature over
+:func:`approval_statement`, which names the proposal: one person cannot approve twice under two
+names, and an approval cannot be replayed onto another proposal or forged.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from actions.audit_log import AuditLog
 from actions.backends.base import Capability, InvalidKeyState, KeyBackend, KeyInfo, KeyNotFound
 from actions.certificate import issue, signing_key
+from actions.custodians import CustodianRefused, CustodianRegistry, Signed, statement
 from actions.private_files import write_private
 from ingest.schema import format_timestamp, parse_timestamp
 
@@ -39,6 +41,18 @@ UsageLookup = Callable[[str, datetime], tuple[int, datetime | None] | None]
 
 class DestructionRefused(Exception):
     """A step of the pipeline that may not happen (yet); the message says what is missing."""
+
+
+def approval_statement(doc: dict[str, Any], custodian: str) -> bytes:
+    """What a custodian signs to approve a destruction: this proposal, this key, this approver."""
+    return statement(
+        "kmo-destruction-approval",
+        proposalId=doc["id"],
+        keyId=doc["keyId"],
+        system=doc["system"],
+        reason=doc["reason"],
+        approver=custodian,
+    )
 
 
 def warehouse_usage(settings: Any) -> UsageLookup:
@@ -72,6 +86,7 @@ class DestructionPipeline:
         self.audit = audit
         self.usage = usage
         self.recent_days = recent_days
+        self.custodians = CustodianRegistry(home, audit)
 
     # -- storage ---------------------------------------------------------------------------------
     def _path(self, proposal_id: str) -> Path:
@@ -162,7 +177,10 @@ class DestructionPipeline:
             doc["keystore"] = keystore
         return self._save(doc, "proposed", proposer, reason=reason, override=override_recent_use)
 
-    def approve(self, proposal_id: str, custodian: str, *, now: datetime | None = None) -> dict[str, Any]:
+    def approve(
+        self, proposal_id: str, custodian: str, *, signature: str | None = None, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Record one custodian's approval; with registered custodians, only a valid signature counts."""
         doc = self.load(proposal_id)
         if doc["status"] != "awaiting-approval":
             raise DestructionRefused(f"proposal is {doc['status']}, not awaiting approval")
@@ -170,7 +188,18 @@ class DestructionPipeline:
             raise DestructionRefused("the proposer cannot approve their own destruction (dual control)")
         if custodian in {a["custodian"] for a in doc["approvals"]}:
             raise DestructionRefused(f"{custodian} has already approved; a different custodian must")
-        doc["approvals"].append({"custodian": custodian, "at": format_timestamp(now or datetime.now(UTC))})
+        approval = {"custodian": custodian, "at": format_timestamp(now or datetime.now(UTC))}
+        if self.custodians.enforcing:
+            try:
+                if not signature:
+                    raise CustodianRefused(f"custodians are registered: {custodian}'s approval must be signed")
+                self.custodians.verify(Signed(custodian, signature), approval_statement(doc, custodian))
+            except CustodianRefused as exc:  # audited: a probe or a forgery leaves a trace
+                refusal = {"operation": "destroy", "outcome": "refused", "actor": custodian, "proposal": proposal_id}
+                self.audit.append(refusal | {"reason": str(exc)})
+                raise DestructionRefused(str(exc)) from None
+            approval["signature"] = signature
+        doc["approvals"].append(approval)
         if len(doc["approvals"]) >= REQUIRED_APPROVALS:
             doc["status"] = "approved"
         return self._save(doc, "approved", custodian, approvals=len(doc["approvals"]))

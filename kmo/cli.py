@@ -462,6 +462,7 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
 
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
+    from actions.custodians import CustodianRefused
     from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_usage
     from actions.request import RequestError, parse_duration
     from actions.select_backend import backend_for
@@ -501,7 +502,11 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
         else:
             doc = pipeline.load(args.proposal)
             if args.step == "approve":
-                result = pipeline.approve(args.proposal, actor)
+                from actions.custodians import sign
+                from actions.destruction import approval_statement
+
+                signature = sign(Path(args.signing_key), approval_statement(doc, actor)) if args.signing_key else None
+                result = pipeline.approve(args.proposal, actor, signature=signature)
             elif args.step == "execute":
                 result = pipeline.execute(args.proposal, backend(doc), actor)
             elif args.step == "complete":
@@ -510,8 +515,65 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
                 )
             else:
                 result = pipeline.cancel(args.proposal, backend(doc), actor, args.reason)
-    except (DestructionRefused, RequestError, BackendError) as exc:
+    except (DestructionRefused, RequestError, BackendError, CustodianRefused) as exc:
         print(f"kmo destroy {args.step}: {exc}", file=sys.stderr)
+        return 1
+    _print_json(result)
+    return 0
+
+
+def cmd_custodian(args: argparse.Namespace, settings: Settings) -> int:
+    """Custodians bound to Ed25519 keys: keygen, add, remove, list; and key ceremonies."""
+    import getpass
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.custodians import CustodianRefused, CustodianRegistry, Signed, keygen, sign, statement
+
+    required = {
+        "keygen": ["out"],
+        "add": ["name", "public_key"],
+        "remove": ["name"],
+        "ceremony": ["key", "action", "present"],
+    }
+    missing = [
+        f"--{f.replace('_', '-')}" if f != "name" else "NAME"
+        for f in required.get(args.step, [])
+        if not getattr(args, f)
+    ]
+    if missing:
+        print(f"kmo custodian {args.step}: needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    actor = args.actor or getpass.getuser()
+    registry = CustodianRegistry(settings.home, AuditLog(settings.home / "actions" / "audit.jsonl"))
+    try:
+        if args.step == "keygen":
+            public = keygen(Path(args.out))
+            _print_json({"privateKeyFile": args.out, "publicKey": public})
+            return 0
+        if args.step == "list":
+            _print_json(registry.load())
+            return 0
+        if args.step == "ceremony":
+            present = [p.strip() for p in args.present.split(",") if p.strip()]
+            message = statement("kmo-key-ceremony", keyId=args.key, action=args.action, present=sorted(present))
+            signed = [Signed(who, sign(Path(path), message)) for who, _, path in (s.partition("=") for s in args.sign)]
+            _print_json(registry.record_ceremony(args.key, args.action, present, signed, actor))
+            return 0
+        endorsement = None
+        if args.endorse_by:
+            if not args.signing_key:
+                print("kmo custodian: --endorse-by needs --signing-key", file=sys.stderr)
+                return 2
+            key = args.public_key if args.step == "add" else None
+            message = registry.change_statement(args.step, args.name, key)
+            endorsement = Signed(args.endorse_by, sign(Path(args.signing_key), message))
+        if args.step == "add":
+            result = registry.add(args.name, args.public_key or "", actor, endorsement)
+        else:
+            result = registry.remove(args.name, actor, endorsement)
+    except CustodianRefused as exc:
+        print(f"kmo custodian {args.step}: {exc}", file=sys.stderr)
         return 1
     _print_json(result)
     return 0
@@ -666,15 +728,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("step", choices=["propose", "approve", "execute", "complete", "cancel", "status"])
     p.add_argument("proposal", nargs="?", help="proposal id (every step but propose)")
     p.add_argument("--key", help="propose: the key's name or id in its manager")
-    p.add_argument("--system", choices=["vault", "aws-kms", "hsm", "local"], help="propose: where the key lives")
+    p.add_argument("--system", choices=[*SYSTEMS, "local"], help="propose: where the key lives")
     p.add_argument("--keystore", help="propose: the local keystore directory (with --system local)")
     p.add_argument("--reason", default="", help="propose and cancel: why (recorded)")
     p.add_argument("--pending", default="7d", help="propose: pending window / soak period (default 7d)")
     p.add_argument("--override-recent-use", help="propose: destroy despite recent use; the justification")
     p.add_argument("--recent-days", type=int, default=30, help="propose: refuse if used within this many days")
     p.add_argument("--witness", help="complete: who witnessed the destruction (default: the actor)")
+    p.add_argument("--signing-key", help="approve: the custodian's Ed25519 key file (needed once custodians exist)")
     p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_destroy)
+
+    p = sub.add_parser("custodian", help="custodians bound to signing keys; custodian changes; key ceremonies")
+    p.add_argument("step", choices=["keygen", "add", "remove", "list", "ceremony"])
+    p.add_argument("name", nargs="?", help="add/remove: the custodian")
+    p.add_argument("--out", help="keygen: where to write the custodian's private key (0600)")
+    p.add_argument("--public-key", help="add: the custodian's public key, as keygen printed it")
+    p.add_argument("--endorse-by", help="add/remove: the registered custodian signing the change")
+    p.add_argument("--signing-key", help="add/remove: that custodian's key file")
+    p.add_argument("--key", help="ceremony: the key concerned")
+    p.add_argument("--action", help="ceremony: what was done")
+    p.add_argument("--present", help="ceremony: who was present, comma-separated")
+    p.add_argument("--sign", action="append", default=[], help="ceremony: NAME=KEYFILE, once per signing custodian")
+    p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
+    p.set_defaults(func=cmd_custodian)
 
     p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
     p.add_argument("--seed", type=int, default=7)
