@@ -1,7 +1,8 @@
 """Destruction certificates: signed evidence that a key was destroyed, how, and who witnessed it.
 
 The certificate's ``verificationHash`` is the SHA-256 of a canonical form of everything it states
-(key id, versions, method, time, the provider's proof, the approvals and the witness); kmo signs
+(key id, versions, method, time, the provider's proof, the approvals and the witness, and the
+backups on record with how they were accounted for, where there were any); kmo signs
 that hash with its own Ed25519 signing key (created on first use, 0600). ``kmo verify-certificate``
 recomputes the hash and checks the signature, so a changed field or a forged signature is caught.
 """
@@ -20,6 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 _SIGNED_FIELDS = ("keyId", "versions", "destroyedAt", "method", "providerProof", "approvals", "witness")
+# signed when present: the backups/exports on record and how they were accounted for
+_OPTIONAL_FIELDS = ("backups", "backupsCovered")
 
 
 def signing_key(home: Path) -> Ed25519PrivateKey:
@@ -40,13 +43,15 @@ def signing_key(home: Path) -> Ed25519PrivateKey:
 
 
 def _hash(cert: dict[str, Any]) -> str:
-    body = {k: cert.get(k) for k in _SIGNED_FIELDS}
+    body = {k: cert.get(k) for k in _SIGNED_FIELDS} | {k: cert[k] for k in _OPTIONAL_FIELDS if k in cert}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def issue(key: Ed25519PrivateKey, fields: dict[str, Any]) -> dict[str, Any]:
     """A signed certificate over ``fields`` (the specification's destructionCertificate, extended)."""
-    cert = {k: fields.get(k) for k in _SIGNED_FIELDS}
+    cert = {k: fields.get(k) for k in _SIGNED_FIELDS} | {
+        k: fields[k] for k in _OPTIONAL_FIELDS if fields.get(k) is not None
+    }
     cert["verificationHash"] = _hash(cert)
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     cert["signature"] = base64.b64encode(key.sign(cert["verificationHash"].encode())).decode()

@@ -37,6 +37,8 @@ from ingest.schema import format_timestamp, parse_timestamp
 REQUIRED_APPROVALS = 2
 # (uses in the window, time of the last use); None when there is no warehouse to ask
 UsageLookup = Callable[[str, datetime], tuple[int, datetime | None] | None]
+# every backup or export of a key's material on record; None when there is no warehouse to ask
+BackupLookup = Callable[[str], list[dict[str, Any]] | None]
 
 
 class DestructionRefused(Exception):
@@ -76,16 +78,46 @@ def warehouse_usage(settings: Any) -> UsageLookup:
     return lookup
 
 
+def warehouse_backups(settings: Any) -> BackupLookup:
+    """Backups and exports of a key's material the audit logs recorded (Vault transit backup/export,
+    Key Vault backup, ...): copies a destruction has to account for, or it destroys only one copy."""
+
+    def lookup(key_uri: str) -> list[dict[str, Any]] | None:
+        from analytics.query import QueryError, run_query
+
+        try:
+            table = run_query(
+                settings,
+                "SELECT time, op, actor_principal AS actor, source FROM events "
+                "WHERE key_uri = ? AND op IN ('backup', 'export') AND success ORDER BY time",
+                [key_uri],
+            )
+        except QueryError:
+            return None
+        return [r | {"time": format_timestamp(r["time"])} for r in table.to_pylist()]
+
+    return lookup
+
+
 class DestructionPipeline:
     """Proposals on disk, one backend per call (the caller picks it from the proposal's system)."""
 
-    def __init__(self, home: Path, audit: AuditLog, usage: UsageLookup, *, recent_days: int = 30) -> None:
+    def __init__(
+        self,
+        home: Path,
+        audit: AuditLog,
+        usage: UsageLookup,
+        *,
+        recent_days: int = 30,
+        backups: BackupLookup | None = None,
+    ) -> None:
         self.home = home
         self.dir = home / "actions" / "destructions"
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.audit = audit
         self.usage = usage
         self.recent_days = recent_days
+        self.backups = backups or (lambda _uri: None)
         self.custodians = CustodianRegistry(home, audit)
 
     # -- storage ---------------------------------------------------------------------------------
@@ -129,10 +161,13 @@ class DestructionPipeline:
         reason: str,
         pending: timedelta = timedelta(days=7),
         override_recent_use: str | None = None,
+        backups_covered: str | None = None,
         keystore: str | None = None,
         now: datetime | None = None,
     ) -> dict[str, Any]:
-        """Record the intent after checking the key exists and has not been used recently.
+        """Record the intent after checking the key exists, has not been used recently, and that any
+        backup or export of its material on record is accounted for (``backups_covered`` says how:
+        destroyed with it, or why it may stay); the account goes into the certificate.
 
         ``keystore`` is the local keystore's directory, kept so the later steps reach the same one.
         """
@@ -155,6 +190,12 @@ class DestructionPipeline:
                     f"{info.ref.uri} was used {uses} times in the last {self.recent_days} days (last "
                     f"{format_timestamp(last_use) if last_use else 'unknown'}); override with a reason"
                 )
+        copies = self.backups(info.ref.uri)
+        if copies and not backups_covered:
+            raise DestructionRefused(
+                f"{len(copies)} backup(s)/export(s) of {info.ref.uri} are on record (latest {copies[-1]['time']} by "
+                f"{copies[-1]['actor']}); destroy or account for them and say how (--backups-covered)"
+            )
         doc = {
             "id": str(uuid.uuid4()),
             "keyId": info.ref.uri,
@@ -170,6 +211,8 @@ class DestructionPipeline:
                 "uses": uses,
                 "override": override_recent_use,
             },
+            "backups": copies if copies is not None else "unknown: no audit warehouse answered",
+            "backupsCovered": backups_covered,
             "approvals": [],
             "status": "awaiting-approval",
         }
@@ -275,6 +318,8 @@ class DestructionPipeline:
                 "destroyedAt": doc["destroyedAt"],
                 "method": method,
                 "providerProof": proof,
+                "backups": doc.get("backups"),
+                "backupsCovered": doc.get("backupsCovered"),
                 "approvals": doc["approvals"],
                 "witness": witness,
             },

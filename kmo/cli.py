@@ -237,7 +237,7 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
     from actions.compliance import usage_summary
-    from actions.destruction import DestructionPipeline, warehouse_usage
+    from actions.destruction import DestructionPipeline, warehouse_backups, warehouse_usage
     from actions.execute import execute
     from actions.request import RequestError
     from actions.scheduler import PolicyStore
@@ -253,7 +253,9 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
             backend,
             audit,
             actor=args.actor or getpass.getuser(),
-            destruction=DestructionPipeline(settings.home, audit, warehouse_usage(settings)),
+            destruction=DestructionPipeline(
+                settings.home, audit, warehouse_usage(settings), backups=warehouse_backups(settings)
+            ),
             warehouse=lambda uris, since: usage_summary(settings, uris, since),
             policies=PolicyStore(settings.home),
             keystore=str(Path(args.keystore).absolute()) if args.keystore else None,
@@ -463,7 +465,7 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
     from actions.custodians import CustodianRefused
-    from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_usage
+    from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_backups, warehouse_usage
     from actions.request import RequestError, parse_duration
     from actions.select_backend import backend_for
 
@@ -473,6 +475,7 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
         AuditLog(settings.home / "actions" / "audit.jsonl"),
         warehouse_usage(settings),
         recent_days=args.recent_days,
+        backups=warehouse_backups(settings),
     )
 
     def backend(doc: dict, *, final: bool = False):
@@ -495,6 +498,7 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
                 reason=args.reason,
                 pending=parse_duration(args.pending, "--pending"),
                 override_recent_use=args.override_recent_use,
+                backups_covered=args.backups_covered,
                 keystore=keystore,
             )
         elif args.step == "status":
@@ -734,6 +738,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pending", default="7d", help="propose: pending window / soak period (default 7d)")
     p.add_argument("--override-recent-use", help="propose: destroy despite recent use; the justification")
     p.add_argument("--recent-days", type=int, default=30, help="propose: refuse if used within this many days")
+    p.add_argument(
+        "--backups-covered",
+        help="propose: how the backups/exports on record are accounted for (goes into the certificate)",
+    )
     p.add_argument("--witness", help="complete: who witnessed the destruction (default: the actor)")
     p.add_argument("--signing-key", help="approve: the custodian's Ed25519 key file (needed once custodians exist)")
     p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")

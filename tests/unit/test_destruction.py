@@ -11,20 +11,20 @@ from actions.audit_log import AuditLog
 from actions.backends.base import KeySpec
 from actions.backends.local import LocalKeystore
 from actions.certificate import public_signer, verify
-from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_usage
+from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_backups, warehouse_usage
 from analytics.warehouse import open_warehouse
 from kmo.settings import Settings
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def _record_use(warehouse: Path, key_uri: str, when: datetime) -> None:
+def _record_use(warehouse: Path, key_uri: str, when: datetime, op: str = "decrypt") -> None:
     con = open_warehouse(warehouse)
     con.execute(
         "INSERT INTO events (uid, time, source, provider, class_uid, activity_id, type_uid, op, operation, is_usage,"
-        " success, key_uri, ingested_at) VALUES (?, ?, 'vault', 'local', 6003, 99, 600399, 'decrypt', 'decrypt',"
-        " true, true, ?, ?)",
-        [f"u-{when.isoformat()}", when, key_uri, when],
+        " success, key_uri, actor_principal, ingested_at) VALUES (?, ?, 'vault', 'local', 6003, 99, 600399, ?, ?,"
+        " ?, true, ?, 'ops-backup', ?)",
+        [f"u-{op}-{when.isoformat()}", when, op, op, op == "decrypt", key_uri, when],
     )
     con.close()
 
@@ -35,7 +35,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     settings = Settings.from_env()
     store = LocalKeystore(tmp_path / "ks")
     audit = AuditLog(settings.home / "actions" / "audit.jsonl")
-    pipeline = DestructionPipeline(settings.home, audit, warehouse_usage(settings), recent_days=30)
+    pipeline = DestructionPipeline(
+        settings.home, audit, warehouse_usage(settings), recent_days=30, backups=warehouse_backups(settings)
+    )
     return settings, store, audit, pipeline
 
 
@@ -121,3 +123,28 @@ def test_usage_summary_reads_the_warehouse(world) -> None:
     )
     con.close()
     assert usage_summary(settings, ["local:a", "local:b", "local:c"], NOW) == (1, ["local:b", "local:c"])
+
+
+def test_backups_on_record_must_be_accounted_for_and_are_certified(world) -> None:
+    """A destruction that leaves a backup behind destroys one copy: the warehouse lists them."""
+    settings, store, _audit, pipeline = world
+    store.generate(KeySpec(name="ledger", key_type="data", algorithm="AES-256"))
+    _record_use(settings.warehouse, "local:ledger", NOW - timedelta(days=200), op="backup")
+    _record_use(settings.warehouse, "local:ledger", NOW - timedelta(days=100), op="export")
+    with pytest.raises(DestructionRefused, match=r"2 backup\(s\)/export\(s\) of local:ledger are on record"):
+        pipeline.propose(store, "ledger", proposer="p", reason="retired", now=NOW)
+    doc = pipeline.propose(
+        store, "ledger", proposer="p", reason="retired", backups_covered="tape T-17 shredded, ticket CHG-9", now=NOW
+    )
+    assert [b["op"] for b in doc["backups"]] == ["backup", "export"] and doc["backups"][0]["actor"] == "ops-backup"
+    pipeline.approve(doc["id"], "a")
+    pipeline.approve(doc["id"], "b")
+    pipeline.execute(doc["id"], store, "p")
+    done = pipeline.complete(doc["id"], store, "p", witness="w", now=datetime.now(UTC) + timedelta(days=8))
+    assert done["certificate"]["backupsCovered"] == "tape T-17 shredded, ticket CHG-9"
+    assert len(done["certificate"]["backups"]) == 2
+    assert verify(done["certificate"], public_signer(settings.home)) == []
+    tampered = done["certificate"] | {"backupsCovered": "nothing to see"}
+    assert verify(tampered, public_signer(settings.home)) == [
+        "verificationHash does not match the certificate's content"
+    ]
