@@ -11,6 +11,7 @@ over what the key manager says now (actions/compliance.py).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,8 @@ class NotBuilt(RequestError):
     """A valid request for an operation this version cannot carry out yet."""
 
 
+DATA_SET_LABEL = "kmo-dataset"  # the label naming the data set a data key protects (crypto-shredding)
+DATA_SET = re.compile(r"^[a-z0-9_-]{1,63}$")  # what every labelling provider accepts (GCP is strictest)
 GENERATION_RECORD = "_generation"  # carried from _generate to the audit entry, not into the response
 
 
@@ -51,12 +54,22 @@ def _generate(
     policy: Policy,
     policies: PolicyStore | None = None,
     keystore: str | None = None,
+    data_set: str | None = None,
 ) -> dict[str, Any]:
     missing = [f for f in ("keyType", "algorithm") if f not in doc]
     if missing:
         raise RequestError([f"{f}: required for generate" for f in missing])
+    labels = {}
+    if data_set is not None:
+        if not DATA_SET.match(data_set):
+            raise RequestError(["data set: 1-63 lowercase letters, digits, '-' or '_'"])
+        if not getattr(backend, "holds_labels", False):
+            raise Unsupported(
+                str(backend.system), "generate", doc.get("keyId"), "keys here carry no labels for a data set"
+            )
+        labels[DATA_SET_LABEL] = data_set
     name = _key_name(doc) if "keyId" in doc else f"kmo-{doc['keyType']}-{uuid.uuid4().hex[:12]}"
-    info = backend.generate(KeySpec(name=name, key_type=doc["keyType"], algorithm=doc["algorithm"]))
+    info = backend.generate(KeySpec(name=name, key_type=doc["keyType"], algorithm=doc["algorithm"], labels=labels))
     out: dict[str, Any] = {"keyInfo": {**info.to_schema(), "keyType": doc["keyType"]}}
     policy_days = policy.rotation_days.get(doc["keyType"])
     rp = rotation_policy(doc)
@@ -206,11 +219,14 @@ def execute(
     keystore: str | None = None,
     now: datetime | None = None,
     rollback_to: int | None = None,
+    data_set: str | None = None,
 ) -> dict[str, Any]:
     """Validate, audit, run, audit. Returns the response; raises RequestError or BackendError.
 
-    ``rollback_to`` turns a rotate into a rollback to that version (the specification's request has
-    no field for it, so it comes from ``kmo rotate --rollback-to`` and is audited with the request).
+    ``rollback_to`` turns a rotate into a rollback to that version, and ``data_set`` labels a generated
+    key with the data set it protects (for crypto-shredding). The specification's request has no
+    fields for them, so they come from ``kmo rotate --rollback-to`` / ``kmo generate --data-set``
+    and are audited with the request.
 
     A request that fails validation is refused before it is audited as ``requested`` (nothing was
     attempted), but the refusal itself is audited so probing leaves a trace.
@@ -222,6 +238,8 @@ def execute(
             raise NotBuilt([f"operation: {doc['operation']!r} is not built yet (built: {', '.join(BUILT)})"])
         if rollback_to is not None and doc["operation"] != "rotate":
             raise RequestError([f"operation: a rollback is a rotate, not {doc['operation']!r}"])
+        if data_set is not None and doc["operation"] != "generate":
+            raise RequestError([f"operation: a data set is given when generating, not to {doc['operation']!r}"])
     except RequestError as exc:
         audit.append({"operationId": operation_id, "outcome": "refused", "actor": actor, "reason": str(exc)[:500]})
         raise
@@ -234,10 +252,12 @@ def execute(
     }
     if rollback_to is not None:
         base["rollbackTo"] = rollback_to
+    if data_set is not None:
+        base["dataSet"] = data_set
     audit.append({**base, "outcome": "requested"})
     try:
         if doc["operation"] == "generate":
-            result = _generate(doc, backend, policy or load_policy(), policies, keystore)
+            result = _generate(doc, backend, policy or load_policy(), policies, keystore, data_set)
         elif doc["operation"] == "rotate":
             result = _rotate(doc, backend, rollback_to)
         elif doc["operation"] == "destroy":

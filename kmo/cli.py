@@ -260,6 +260,7 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
             policies=PolicyStore(settings.home),
             keystore=str(Path(args.keystore).absolute()) if args.keystore else None,
             rollback_to=getattr(args, "rollback_to", None),
+            data_set=getattr(args, "data_set", None),
         )
     except RequestError as exc:
         for problem in exc.problems:
@@ -526,6 +527,56 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_shred(args: argparse.Namespace, settings: Settings) -> int:
+    """Crypto-shred a data set: one destruction proposal per data key labelled with it (actions/shred.py)."""
+    import getpass
+    from pathlib import Path
+
+    from actions import shred
+    from actions.audit_log import AuditLog
+    from actions.backends.base import BackendError
+    from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_backups, warehouse_usage
+    from actions.request import RequestError, parse_duration
+    from actions.select_backend import backend_for
+
+    pipeline = DestructionPipeline(
+        settings.home,
+        AuditLog(settings.home / "actions" / "audit.jsonl"),
+        warehouse_usage(settings),
+        backups=warehouse_backups(settings),
+    )
+    try:
+        if args.step == "status":
+            if not args.shred:
+                print("kmo shred status: the crypto-shred id is required", file=sys.stderr)
+                return 2
+            result = shred.status(pipeline, args.shred)
+        else:
+            if not (args.data_set and args.reason and (args.system or args.keystore)):
+                print(
+                    "kmo shred propose: --data-set, --reason and --system (or --keystore) are required", file=sys.stderr
+                )
+                return 2
+            keystore = str(Path(args.keystore).absolute()) if args.keystore else None
+            backend = backend_for({"keyManagementSystem": args.system}, keystore=Path(keystore) if keystore else None)
+            result = shred.propose(
+                pipeline,
+                backend,
+                args.data_set,
+                proposer=args.actor or getpass.getuser(),
+                reason=args.reason,
+                pending=parse_duration(args.pending, "--pending"),
+                override_recent_use=args.override_recent_use,
+                backups_covered=args.backups_covered,
+                keystore=keystore,
+            )
+    except (DestructionRefused, RequestError, BackendError) as exc:
+        print(f"kmo shred {args.step}: {exc}", file=sys.stderr)
+        return 1
+    _print_json(result)
+    return 0
+
+
 def cmd_custodian(args: argparse.Namespace, settings: Settings) -> int:
     """Custodians bound to Ed25519 keys: keygen, add, remove, list; and key ceremonies."""
     import getpass
@@ -684,6 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--algorithm", required=True, choices=list(ALGORITHMS))
             p.add_argument("--max-age", help="rotation period, e.g. 90d")
             p.add_argument("--auto-rotate", action="store_true", help="let the provider rotate every --max-age")
+            p.add_argument("--data-set", help="label the key with the data set it protects (for kmo shred)")
         if name == "rotate":
             p.add_argument(
                 "--rollback-to",
@@ -746,6 +798,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signing-key", help="approve: the custodian's Ed25519 key file (needed once custodians exist)")
     p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_destroy)
+
+    p = sub.add_parser("shred", help="crypto-shred a data set: destroy every data key labelled with it")
+    p.add_argument("step", choices=["propose", "status"])
+    p.add_argument("shred", nargs="?", help="status: the crypto-shred id")
+    p.add_argument("--data-set", help="propose: the data set (its keys were generated with --data-set)")
+    p.add_argument("--system", choices=[*SYSTEMS, "local"], help="propose: where its keys live")
+    p.add_argument("--keystore", help="propose: the local keystore")
+    p.add_argument("--reason", help="propose: why")
+    p.add_argument("--pending", default="7d", help="propose: pending window / soak (default 7d)")
+    p.add_argument("--override-recent-use", help="propose: shred despite recent use; the justification")
+    p.add_argument("--backups-covered", help="propose: how backups/exports on record are accounted for")
+    p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
+    p.set_defaults(func=cmd_shred)
 
     p = sub.add_parser("custodian", help="custodians bound to signing keys; custodian changes; key ceremonies")
     p.add_argument("step", choices=["keygen", "add", "remove", "list", "ceremony"])

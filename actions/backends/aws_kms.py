@@ -107,6 +107,8 @@ class AwsKms(RefusesUndeclared):
         "module": "AWS KMS HSMs",
     }
 
+    holds_labels: ClassVar[bool] = True  # as tags
+
     def __init__(self, client: Any | None = None, **client_kwargs: Any) -> None:
         self.client = client or boto3.client("kms", **client_kwargs)
 

@@ -54,6 +54,7 @@ from ingest.schema import KeyRef, Provider
 VAULT_ALGORITHMS = frozenset({"RSA-2048", "RSA-4096", "ECDSA-P256", "ECDSA-P384"})
 MANAGED_HSM_ALGORITHMS = VAULT_ALGORITHMS | {"AES-256"}
 SUSPENDED_TAG = "kmo-suspended"  # on versions kmo disabled, so enable restores exactly those
+_KMO_TAGS = frozenset({"kmo-key-type", "kmo-algorithm", SUSPENDED_TAG})  # kmo's bookkeeping, not labels
 _CURVES = {"ECDSA-P256": KeyCurveName.p_256, "ECDSA-P384": KeyCurveName.p_384}
 _ALGORITHM_OF_CURVE = {"P-256": "ECDSA-P256", "P-384": "ECDSA-P384"}
 
@@ -96,6 +97,8 @@ class AzureKeyVault(RefusesUndeclared):
     refusals: ClassVar[dict[Capability, str]] = {
         Capability.ROLLBACK: "Key Vault always uses a key's newest version; an earlier one cannot be made current",
     }
+
+    holds_labels: ClassVar[bool] = True  # as tags
 
     def __init__(self, client: Any, *, managed_hsm: bool | None = None, hsm_backed: bool = False) -> None:
         where = "Managed HSM" if managed_hsm or ".managedhsm." in client.vault_url else "Key Vault"
@@ -172,7 +175,7 @@ class AzureKeyVault(RefusesUndeclared):
             state=state,
             expires_at=current.expires_on,
             versions=list(ordinals.values()),
-            labels={k: v for k, v in tags.items() if not k.startswith("kmo-")}
+            labels={k: v for k, v in tags.items() if k not in _KMO_TAGS}
             | {"azure_version": current.version or "", "hsm_backed": str(_kty(key).endswith("-HSM")).lower()},
             current_since=current.created_on,
         )

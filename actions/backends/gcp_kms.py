@@ -104,6 +104,8 @@ class GcpKms(RefusesUndeclared):
         "module": "Google Cloud KMS",
     }
 
+    holds_labels: ClassVar[bool] = True
+
     def __init__(self, client: Any, key_ring: str, *, destroy_window: timedelta = timedelta(days=30)) -> None:
         if not DESTROY_WINDOW[0] <= destroy_window <= DESTROY_WINDOW[1]:
             raise ValueError("GCP destroy-scheduled durations are 24 hours to 120 days")

@@ -71,6 +71,7 @@ class LocalKeystore:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     algorithms: ClassVar[frozenset[str]] = frozenset(ALGORITHMS)
     generation: ClassVar[dict[str, str]] = {k: GENERATION[k] for k in ("entropy_source", "module")}
+    holds_labels: ClassVar[bool] = True
 
     def __init__(self, directory: Path, *, rollback_window: timedelta = timedelta(days=7)) -> None:
         self.dir = directory

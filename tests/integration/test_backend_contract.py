@@ -540,3 +540,21 @@ def test_generation_is_recorded_who_when_where_and_with_what(backend, tmp_path: 
     assert (made["algorithm"], made["keySize"]) == ("AES-256", 256)
     assert made["entropySource"] == backend.generation["entropy_source"] and made["module"]
     assert made["fipsValidated"] in (True, False, None) and made["fipsValidation"]
+
+
+def test_data_set_labels_where_the_provider_holds_labels(backend, tmp_path: Path, request) -> None:
+    """Crypto-shredding finds a data set's keys by their label; providers without labels refuse one."""
+    from actions.audit_log import AuditLog
+    from actions.execute import execute
+    from actions.key_names import name_in_backend
+    from actions.shred import keys_of
+
+    doc = {"operation": "generate", "keyType": "data", "algorithm": "AES-256", "keyId": _name(request)}
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    if not getattr(backend, "holds_labels", False):
+        with pytest.raises(Unsupported, match="no labels"):
+            execute(doc, backend, audit, actor="ops", data_set="claims-2019")
+        return
+    out = execute(doc, backend, audit, actor="ops", data_set="claims-2019")
+    assert backend.describe(name_in_backend(out["keyInfo"]["keyId"])).labels["kmo-dataset"] == "claims-2019"
+    assert out["keyInfo"]["keyId"] in {k.ref.uri for k in keys_of(backend, "claims-2019")}
