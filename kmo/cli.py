@@ -527,6 +527,76 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_distribute(args: argparse.Namespace, settings: Settings) -> int:
+    """Move a key from the local keystore to another system, wrapped for the target's import key."""
+    import getpass
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.backends.base import BackendError
+    from actions.backends.local import LocalKeystore
+    from actions.distribution import WrapError, distribute
+    from actions.request import RequestError
+    from actions.select_backend import backend_for
+
+    if args.to == "local" and not args.target_keystore:
+        print("kmo distribute: --to local needs --target-keystore", file=sys.stderr)
+        return 2
+    try:
+        target = (
+            LocalKeystore(Path(args.target_keystore))
+            if args.to == "local"
+            else backend_for({"keyManagementSystem": args.to})
+        )
+        if not hasattr(target, "import_wrapped"):
+            print(f"kmo distribute: {args.to} takes no wrapped imports here (targets: vault, local)", file=sys.stderr)
+            return 2
+        result = distribute(
+            LocalKeystore(Path(args.keystore)),
+            args.key,
+            target,  # type: ignore[arg-type]
+            args.target_name or args.key,
+            AuditLog(settings.home / "actions" / "audit.jsonl"),
+            args.actor or getpass.getuser(),
+        )
+    except RequestError as exc:
+        print(f"kmo distribute: {'; '.join(exc.problems)}", file=sys.stderr)
+        return 2
+    except (BackendError, WrapError) as exc:
+        print(f"kmo distribute: {exc}", file=sys.stderr)
+        return 1
+    _print_json(result)
+    return 0
+
+
+def cmd_activate(args: argparse.Namespace, settings: Settings) -> int:
+    """The separate, audited step that makes a pre-activation key (an import) usable."""
+    import getpass
+    from pathlib import Path
+
+    from actions.audit_log import AuditLog
+    from actions.backends.base import BackendError
+    from actions.backends.local import LocalKeystore
+
+    audit = AuditLog(settings.home / "actions" / "audit.jsonl")
+    base = {
+        "operation": "activate",
+        "actor": args.actor or getpass.getuser(),
+        "system": "local",
+        "keyId": f"local:{args.key_id}",
+    }
+    audit.append({**base, "outcome": "requested"})
+    try:
+        info = LocalKeystore(Path(args.keystore)).activate(args.key_id)
+    except BackendError as exc:
+        audit.append({**base, "outcome": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        print(f"kmo activate: {exc}", file=sys.stderr)
+        return 1
+    audit.append({**base, "outcome": "succeeded", "version": info.version})
+    _print_json({"operation": "activate", "keyInfo": info.to_schema(), "state": str(info.state)})
+    return 0
+
+
 def cmd_shred(args: argparse.Namespace, settings: Settings) -> int:
     """Crypto-shred a data set: one destruction proposal per data key labelled with it (actions/shred.py)."""
     import getpass
@@ -798,6 +868,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signing-key", help="approve: the custodian's Ed25519 key file (needed once custodians exist)")
     p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_destroy)
+
+    p = sub.add_parser("distribute", help="move a local key to another system, wrapped for its import key")
+    p.add_argument("--keystore", required=True, help="the local keystore holding the key")
+    p.add_argument("--key", required=True, help="the key to distribute (its primary version)")
+    p.add_argument("--to", required=True, choices=["vault", "local"], help="the target system")
+    p.add_argument("--target-keystore", help="--to local: the target keystore")
+    p.add_argument("--target-name", help="the key's name at the target (default: the same)")
+    p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
+    p.set_defaults(func=cmd_distribute)
+
+    p = sub.add_parser("activate", help="make a pre-activation key (an import) usable: a separate, audited step")
+    p.add_argument("--keystore", required=True, help="the local keystore holding the key")
+    p.add_argument("--key-id", required=True)
+    p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
+    p.set_defaults(func=cmd_activate)
 
     p = sub.add_parser("shred", help="crypto-shred a data set: destroy every data key labelled with it")
     p.add_argument("step", choices=["propose", "status"])

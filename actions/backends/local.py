@@ -38,6 +38,7 @@ from actions.backends.base import (
     check_transition,
 )
 from actions.derivation import KDFS, derive_material
+from actions.distribution import WrapError, unwrap, wrap
 from actions.private_files import write_private
 from ingest.schema import KeyRef, Provider, format_timestamp, parse_timestamp
 
@@ -47,6 +48,28 @@ GENERATION = {
     "module": "pyca/cryptography (OpenSSL)",
     "fips_validation": "not FIPS-validated as configured",
 }
+
+
+def _check_material(spec: KeySpec, material: bytes) -> None:
+    """Imported material must be what the spec says (an AES key of the right length, or a PKCS#8
+    private key of the right family and size), so a mislabelled key is refused, not stored."""
+    family, size = ALGORITHMS[spec.algorithm]
+    ok = False
+    if family == "aes":
+        ok = len(material) * 8 == size
+    else:
+        try:
+            key = serialization.load_der_private_key(material, password=None)
+        except ValueError:
+            key = None
+        if family == "rsa":
+            ok = isinstance(key, rsa.RSAPrivateKey) and key.key_size == size
+        elif family == "ec":
+            ok = isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size == size
+        else:
+            ok = isinstance(key, ed25519.Ed25519PrivateKey)
+    if not ok:
+        raise InvalidKeyState("local", "import", spec.name, f"the imported material is not an {spec.algorithm} key")
 
 
 def _material(algorithm: str) -> bytes:
@@ -223,6 +246,67 @@ class LocalKeystore:
             "parent_version": source["primary"],
             **self._seal(name, version, material),
         }
+
+    # -- distribution (actions/distribution.py) ------------------------------------------------------
+    def import_key(self) -> bytes:
+        """This keystore's RSA import key (public, PEM), made on first use; its private half is
+        sealed under the master key like any key material."""
+        path = self.dir / "import-key.sealed"
+        if not path.exists():
+            private = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+            der = private.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            write_private(path, json.dumps(self._seal("import-key", 0, der)).encode())
+        private = self._import_private()
+        return private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def _import_private(self) -> Any:
+        blob = json.loads((self.dir / "import-key.sealed").read_text())
+        return serialization.load_der_private_key(self._unseal("import-key", 0, blob), password=None)
+
+    def export_wrapped(self, name: str, import_key_pem: bytes) -> bytes:
+        """The primary version's material wrapped for another system's import key; never in plaintext."""
+        doc = self._load(name)
+        if KeyState(doc["state"]) is not KeyState.ACTIVE:
+            raise InvalidKeyState(
+                "local", "export", name, f"only active keys are distributed (this one is {doc['state']})"
+            )
+        blob = next(v for v in doc["versions"] if v["version"] == doc["primary"])
+        try:
+            return wrap(import_key_pem, self._unseal(name, doc["primary"], blob))
+        except WrapError as exc:
+            raise BackendError("local", "export", name, str(exc)) from None
+
+    def import_wrapped(self, spec: KeySpec, envelope: bytes, *, source: str) -> KeyInfo:
+        """A key wrapped for this keystore's import key lands pre-activation; :meth:`activate` is the
+        separate step that makes it usable."""
+        if self._path(spec.name).exists():
+            raise InvalidKeyState("local", "import", spec.name, "a key with this name exists")
+        if spec.algorithm not in ALGORITHMS:
+            raise Unsupported("local", "import", spec.name, f"algorithm {spec.algorithm!r} is not available")
+        try:
+            material = unwrap(self._import_private(), envelope)
+        except (WrapError, FileNotFoundError) as exc:
+            raise BackendError("local", "import", spec.name, str(exc)) from None
+        _check_material(spec, material)
+        now = format_timestamp(datetime.now(UTC))
+        doc = {
+            "name": spec.name,
+            "key_type": spec.key_type,
+            "algorithm": spec.algorithm,
+            "created_at": now,
+            "state": str(KeyState.PRE_ACTIVATION),
+            "primary": 1,
+            "versions": [{"version": 1, "created_at": now, **self._seal(spec.name, 1, material)}],
+            "labels": dict(spec.labels),
+            "imported_from": source,
+            "generation": {**GENERATION, "entropy_source": f"imported, wrapped, from {source}"},
+        }
+        self._save(doc)
+        return self._info(doc)
 
     def activate(self, name: str) -> KeyInfo:
         doc = self._load(name)

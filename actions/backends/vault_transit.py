@@ -10,6 +10,7 @@ pending window and the approvals before it does that).
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -165,6 +166,36 @@ class VaultTransit(RefusesUndeclared):
             auto_rotate_period=f"{hours}h",
         )
         return self.describe(name)
+
+    def import_key(self) -> bytes:
+        """Transit's wrapping key (``GET <mount>/wrapping_key``): the RSA-4096 key BYOK imports are wrapped for."""
+        data = self._call("import", None, lambda mount_point: self.client.read(f"{mount_point}/wrapping_key"))
+        return data["data"]["public_key"].encode()
+
+    def import_wrapped(self, spec: KeySpec, envelope: bytes, *, source: str) -> KeyInfo:
+        """``POST <mount>/keys/<name>/import`` (BYOK). Transit has no pre-activation state: the key is
+        usable as soon as it lands, which the caller's audit entry records."""
+        if spec.algorithm not in TRANSIT_TYPES:
+            raise Unsupported("vault", "import", spec.name, f"transit has no {spec.algorithm}")
+        try:
+            self.describe(spec.name)
+        except KeyNotFound:
+            pass
+        else:
+            raise InvalidKeyState("vault", "import", spec.name, "a key with this name exists")
+        body = {
+            "ciphertext": base64.b64encode(envelope).decode(),
+            "type": TRANSIT_TYPES[spec.algorithm],
+            "hash_function": "SHA256",
+            "exportable": False,
+            "allow_plaintext_backup": False,
+        }
+        self._call(
+            "import",
+            spec.name,
+            lambda mount_point: self.client.adapter.post(f"/v1/{mount_point}/keys/{spec.name}/import", json=body),
+        )
+        return self.describe(spec.name)
 
     def destroy(self, name: str) -> KeyInfo:
         """Immediate and unrecoverable: only after the orchestrator's soak and approvals."""

@@ -558,3 +558,28 @@ def test_data_set_labels_where_the_provider_holds_labels(backend, tmp_path: Path
     out = execute(doc, backend, audit, actor="ops", data_set="claims-2019")
     assert backend.describe(name_in_backend(out["keyInfo"]["keyId"])).labels["kmo-dataset"] == "claims-2019"
     assert out["keyInfo"]["keyId"] in {k.ref.uri for k in keys_of(backend, "claims-2019")}
+
+
+def test_distribution_to_openbao_is_a_real_byok_import(openbao_client, tmp_path: Path, request) -> None:
+    """A local key wrapped for transit's wrapping key lands in OpenBao: transit's own ciphertext
+    opens with the local copy, so the same material arrived, and never in plaintext."""
+    from actions.audit_log import AuditLog
+    from actions.distribution import distribute
+
+    name = "byok-payroll"
+    local = LocalKeystore(tmp_path / "ks")
+    local.generate(KeySpec(name=name, key_type="data", algorithm="AES-256"))
+    transit = VaultTransit(openbao_client)
+    out = distribute(local, name, transit, name, AuditLog(tmp_path / "audit.jsonl"), "ops")
+    assert out["keyInfo"]["keyId"] == f"vault:transit/keys/{name}" and out["state"] == "active"  # no pre-activation
+    sealed = openbao_client.secrets.transit.encrypt_data(name, plaintext="cGF5cm9sbA==")["data"]["ciphertext"]
+    assert sealed.startswith("vault:v1:")
+    assert local.decrypt(name, b"kmo:v1:" + sealed.removeprefix("vault:v1:").encode()) == b"payroll"
+    with pytest.raises(InvalidKeyState, match="exists"):
+        distribute(local, name, transit, name, AuditLog(tmp_path / "audit.jsonl"), "ops")
+    signer = "byok-signer"
+    local.generate(KeySpec(name=signer, key_type="signing", algorithm="Ed25519"))
+    assert (
+        distribute(local, signer, transit, signer, AuditLog(tmp_path / "audit.jsonl"), "ops")["keyInfo"]["algorithm"]
+        == "Ed25519"
+    )
