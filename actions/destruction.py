@@ -99,6 +99,39 @@ def warehouse_backups(settings: Any) -> BackupLookup:
     return lookup
 
 
+KMO_COPIES = ("hsm-backup", "hsm-replicate")  # kmo's own copies of key material, from its audit log
+
+
+def audit_backups(audit: AuditLog) -> BackupLookup:
+    """Copies kmo itself made (HSM backups to files, replicas on other tokens), from its audit log."""
+
+    def lookup(key_uri: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "time": e["time"],
+                "op": e["operation"],
+                "actor": e.get("actor"),
+                "source": "kmo audit log",
+                "where": e.get("where"),
+            }
+            for e in audit.entries()
+            if e.get("operation") in KMO_COPIES and e.get("outcome") == "succeeded" and e.get("keyId") == key_uri
+        ]
+
+    return lookup
+
+
+def all_backups(*lookups: BackupLookup) -> BackupLookup:
+    """Every lookup's copies together; None only when none of them could answer."""
+
+    def lookup(key_uri: str) -> list[dict[str, Any]] | None:
+        answers = [found(key_uri) for found in lookups]
+        known = [a for a in answers if a is not None]
+        return sorted((c for a in known for c in a), key=lambda c: str(c["time"])) if known else None
+
+    return lookup
+
+
 class DestructionPipeline:
     """Proposals on disk, one backend per call (the caller picks it from the proposal's system)."""
 

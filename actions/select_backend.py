@@ -66,6 +66,7 @@ def backend_for(
             os.environ["KMO_HSM_TOKEN"],
             os.environ["KMO_HSM_PIN"],
             allow_immediate_destroy=allow_immediate_destroy,
+            backup_capable=os.environ.get("KMO_HSM_BACKUP_CAPABLE") == "1",  # see actions/hsm_backup.py
         )
     if system == "gcp-kms":
         return _gcp_kms()

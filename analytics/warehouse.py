@@ -247,7 +247,9 @@ def insert_heartbeats(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> i
                 "dead_lettered": d.get("dead_lettered"),
                 "last_event_time": d.get("last_event_time"),
                 "lag_seconds": d.get("lag_seconds"),
-                "detail": orjson.dumps({"locations": d.get("locations"), "unreadable": d.get("unreadable")}).decode(),
+                "detail": orjson.dumps(
+                    {"locations": d.get("locations"), "unreadable": d.get("unreadable"), **(d.get("detail") or {})}
+                ).decode(),
             }
             for d in docs
         ]

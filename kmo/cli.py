@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -229,6 +230,26 @@ def cmd_verify_certificate(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if problems else 0
 
 
+def destruction_pipeline(settings: Settings, audit: Any, recent_days: int = 30) -> Any:
+    """The pipeline as every command builds it: usage from the warehouse, copies of key material
+    from the warehouse (provider backups and exports) and from kmo's own audit log (HSM backups, replicas)."""
+    from actions.destruction import (
+        DestructionPipeline,
+        all_backups,
+        audit_backups,
+        warehouse_backups,
+        warehouse_usage,
+    )
+
+    return DestructionPipeline(
+        settings.home,
+        audit,
+        warehouse_usage(settings),
+        recent_days=recent_days,
+        backups=all_backups(warehouse_backups(settings), audit_backups(audit)),
+    )
+
+
 def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> int:
     """Carry out one request: the shared path of ``kmo run`` and the per-operation commands."""
     import getpass
@@ -237,7 +258,6 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
     from actions.compliance import usage_summary
-    from actions.destruction import DestructionPipeline, warehouse_backups, warehouse_usage
     from actions.execute import execute
     from actions.request import RequestError
     from actions.scheduler import PolicyStore
@@ -253,9 +273,7 @@ def _run_request(doc: object, args: argparse.Namespace, settings: Settings) -> i
             backend,
             audit,
             actor=args.actor or getpass.getuser(),
-            destruction=DestructionPipeline(
-                settings.home, audit, warehouse_usage(settings), backups=warehouse_backups(settings)
-            ),
+            destruction=destruction_pipeline(settings, audit),
             warehouse=lambda uris, since: usage_summary(settings, uris, since),
             policies=PolicyStore(settings.home),
             keystore=str(Path(args.keystore).absolute()) if args.keystore else None,
@@ -466,18 +484,12 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
     from actions.custodians import CustodianRefused
-    from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_backups, warehouse_usage
+    from actions.destruction import DestructionRefused
     from actions.request import RequestError, parse_duration
     from actions.select_backend import backend_for
 
     actor = args.actor or getpass.getuser()
-    pipeline = DestructionPipeline(
-        settings.home,
-        AuditLog(settings.home / "actions" / "audit.jsonl"),
-        warehouse_usage(settings),
-        recent_days=args.recent_days,
-        backups=warehouse_backups(settings),
-    )
+    pipeline = destruction_pipeline(settings, AuditLog(settings.home / "actions" / "audit.jsonl"), args.recent_days)
 
     def backend(doc: dict, *, final: bool = False):
         keystore = Path(doc["keystore"]) if doc.get("keystore") else None
@@ -605,16 +617,11 @@ def cmd_shred(args: argparse.Namespace, settings: Settings) -> int:
     from actions import shred
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
-    from actions.destruction import DestructionPipeline, DestructionRefused, warehouse_backups, warehouse_usage
+    from actions.destruction import DestructionRefused
     from actions.request import RequestError, parse_duration
     from actions.select_backend import backend_for
 
-    pipeline = DestructionPipeline(
-        settings.home,
-        AuditLog(settings.home / "actions" / "audit.jsonl"),
-        warehouse_usage(settings),
-        backups=warehouse_backups(settings),
-    )
+    pipeline = destruction_pipeline(settings, AuditLog(settings.home / "actions" / "audit.jsonl"))
     try:
         if args.step == "status":
             if not args.shred:
@@ -910,6 +917,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sign", action="append", default=[], help="ceremony: NAME=KEYFILE, once per signing custodian")
     p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_custodian)
+
+    from kmo.hsm_commands import add_parser as add_hsm_parser
+
+    add_hsm_parser(sub)
 
     p = sub.add_parser("demo", help="synthetic estate -> CloudTrail files -> Kafka -> DuckDB, end to end")
     p.add_argument("--seed", type=int, default=7)

@@ -47,8 +47,17 @@ _CURVE_OF[b"\x13\x0cedwards25519"] = "Ed25519"
 _ID = re.compile(r"^(?P<name>.+)/v(?P<version>[0-9]+)$")
 _KEY_CLASSES = (ObjectClass.SECRET_KEY, ObjectClass.PRIVATE_KEY)
 _PRIVATE = {Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False}
+# backup-capable keys: still never readable, but wrappable, and only by a key the SO marked trusted
+BACKUP_CAPABLE = {**_PRIVATE, Attribute.EXTRACTABLE: True, Attribute.WRAP_WITH_TRUSTED: True}
 _LIBS: dict[str, pkcs11.lib] = {}
 _LIBS_LOCK = threading.Lock()
+
+
+def _trusted_only(key: Any) -> bool:
+    try:
+        return bool(key[Attribute.WRAP_WITH_TRUSTED])
+    except p11.PKCS11Error:
+        return False
 
 
 def _lib(module: str) -> pkcs11.lib:
@@ -75,11 +84,21 @@ class Pkcs11Hsm(RefusesUndeclared):
         Capability.CANCEL_DESTROY: "PKCS#11 destroys immediately; no pending window",
     }
 
-    def __init__(self, module: str, token_label: str, user_pin: str, *, allow_immediate_destroy: bool = False) -> None:
+    def __init__(
+        self,
+        module: str,
+        token_label: str,
+        user_pin: str,
+        *,
+        allow_immediate_destroy: bool = False,
+        backup_capable: bool = False,
+    ) -> None:
         self.module = module
         self.token_label = token_label
         self._pin = user_pin
         self.allow_immediate_destroy = allow_immediate_destroy
+        # keys made extractable only under a trusted wrapping key (actions/hsm_backup.py), or never
+        self._template = BACKUP_CAPABLE if backup_capable else _PRIVATE
 
     @property
     def generation(self) -> dict[str, str]:
@@ -144,6 +163,7 @@ class Pkcs11Hsm(RefusesUndeclared):
             labels={
                 "sensitive": str(bool(key[Attribute.SENSITIVE])).lower(),
                 "extractable": str(bool(key[Attribute.EXTRACTABLE])).lower(),
+                **({"wrap_with_trusted": "true"} if key[Attribute.EXTRACTABLE] and _trusted_only(key) else {}),
                 "generated_on_token": str(bool(key[Attribute.LOCAL])).lower(),
             },
         )
@@ -169,16 +189,16 @@ class Pkcs11Hsm(RefusesUndeclared):
         ident = f"{name}/v{version}".encode()
         common = {"id": ident, "label": name, "store": True}
         if algorithm == "AES-256":
-            session.generate_key(KeyType.AES, 256, template=dict(_PRIVATE), **common)
+            session.generate_key(KeyType.AES, 256, template=dict(self._template), **common)
         elif algorithm.startswith("RSA-"):
-            session.generate_keypair(KeyType.RSA, int(algorithm[4:]), private_template=dict(_PRIVATE), **common)
+            session.generate_keypair(KeyType.RSA, int(algorithm[4:]), private_template=dict(self._template), **common)
         else:
             key_type = KeyType.EC_EDWARDS if algorithm == "Ed25519" else KeyType.EC
             params = session.create_domain_parameters(
                 key_type, {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[algorithm])}, local=True
             )
             mechanism = Mechanism.EC_EDWARDS_KEY_PAIR_GEN if algorithm == "Ed25519" else None
-            params.generate_keypair(private_template=dict(_PRIVATE), mechanism=mechanism, **common)
+            params.generate_keypair(private_template=dict(self._template), mechanism=mechanism, **common)
 
     def generate(self, spec: KeySpec) -> KeyInfo:
         require(self, Capability.GENERATE, spec.name)
