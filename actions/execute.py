@@ -18,7 +18,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actions.audit_log import AuditLog
-from actions.backends.base import BackendError, Capability, KeyBackend, KeyInfo, KeySpec, Unsupported
+from actions.backends.base import (
+    BackendError,
+    Capability,
+    InvalidKeyState,
+    KeyBackend,
+    KeyInfo,
+    KeySpec,
+    Unsupported,
+)
 from actions.compliance import backend_infos, compliance_status, expiring, fips_status, inventory_findings
 from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, DestructionRefused
 from actions.inventory_publish import key_entry
@@ -30,6 +38,9 @@ from streams.policy import Policy, load_policy
 
 BUILT = ("generate", "rotate", "destroy", "audit", "policy-check", "inventory")
 AUDIT_PERIOD = timedelta(days=30)
+# a rollback undoes a rotation that broke a consumer; weeks later, data encrypted under the new
+# version would be stranded on a key no longer current, so after this the answer is a new rotation
+ROLLBACK_WINDOW = timedelta(days=7)
 # (key uris, period start) -> (rotations completed, unused key uris), or None without a warehouse
 WarehouseSummary = Callable[[list[str], datetime], tuple[int, list[str]] | None]
 
@@ -122,6 +133,15 @@ def _rotate(doc: dict[str, Any], backend: KeyBackend, rollback_to: int | None = 
         raise RequestError(["keyId: required for rotate"])
     name = _key_name(doc)
     before = backend.describe(name)
+    if rollback_to is not None and Capability.ROLLBACK in backend.capabilities:
+        since = before.current_since
+        if since is not None and datetime.now(UTC) - since > ROLLBACK_WINDOW:
+            raise InvalidKeyState(
+                str(backend.system),
+                "rollback",
+                name,
+                f"the rollback window ({ROLLBACK_WINDOW.days} days after a rotation) has passed; rotate forward",
+            )
     # an adapter without rollback refuses with its own reason
     after = backend.rotate(name) if rollback_to is None else backend.rollback(name, rollback_to)
     return {

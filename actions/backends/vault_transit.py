@@ -113,6 +113,7 @@ class VaultTransit(RefusesUndeclared):
             current_since=self._when(keys.get(str(data.get("latest_version")))),
             labels={
                 "min_decryption_version": str(data.get("min_decryption_version")),
+                "min_encryption_version": str(data.get("min_encryption_version")),
                 "auto_rotate_period": str(data.get("auto_rotate_period")),
             },
         )
@@ -164,6 +165,24 @@ class VaultTransit(RefusesUndeclared):
             self.client.secrets.transit.update_key_configuration,
             name=name,
             auto_rotate_period=f"{hours}h",
+        )
+        return self.describe(name)
+
+    def retire_versions(self, name: str, below: int) -> KeyInfo:
+        """Versions below ``below`` stop decrypting (``min_decryption_version``): SP 800-57 deactivation
+        of old versions, reversible by lowering it again. Their material stays until a ``trim``,
+        which is destruction and so belongs to the destruction pipeline, not here."""
+        info = self.describe(name)
+        if info.version is None or not 1 <= below <= info.version:
+            raise InvalidKeyState(
+                "vault", "retire", name, f"versions run 1..{info.version}; cannot retire below {below}"
+            )
+        self._call(
+            "retire",
+            name,
+            self.client.secrets.transit.update_key_configuration,
+            name=name,
+            min_decryption_version=below,  # encryption already uses the latest version
         )
         return self.describe(name)
 

@@ -548,3 +548,21 @@ def test_distribution_to_openbao_is_a_real_byok_import(openbao_client, tmp_path:
         distribute(local, signer, transit, signer, AuditLog(tmp_path / "audit.jsonl"), "ops")["keyInfo"]["algorithm"]
         == "Ed25519"
     )
+
+
+def test_transit_old_versions_retire_reversibly(openbao_client) -> None:
+    """min_decryption_version deactivates old versions; lowering it brings them back (no trim here)."""
+    import hvac.exceptions
+
+    transit = VaultTransit(openbao_client)
+    transit.generate(KeySpec(name="retiring", key_type="data", algorithm="AES-256"))
+    old = openbao_client.secrets.transit.encrypt_data("retiring", plaintext="b2xk")["data"]["ciphertext"]
+    transit.rotate("retiring")
+    retired = transit.retire_versions("retiring", 2)
+    assert retired.labels["min_decryption_version"] == "2" and retired.versions == [2]  # transit lists live ones
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        openbao_client.secrets.transit.decrypt_data("retiring", ciphertext=old)
+    transit.retire_versions("retiring", 1)
+    assert openbao_client.secrets.transit.decrypt_data("retiring", ciphertext=old)["data"]["plaintext"] == "b2xk"
+    with pytest.raises(InvalidKeyState):
+        transit.retire_versions("retiring", 3)

@@ -201,3 +201,18 @@ def test_kmo_run_against_azure_keyvault(tmp_path: Path, monkeypatch: pytest.Monk
         written = (tmp_path / "home" / "actions" / "audit.jsonl").read_text()
         assert azure_keyvault_server.TOKEN not in written
         assert base64.b64encode(azure_keyvault_server.TOKEN.encode()).decode() not in written
+
+
+def test_a_rollback_is_refused_once_the_window_after_the_rotation_has_passed(gcp, tmp_path: Path) -> None:
+    from actions.execute import execute
+
+    state, client, _ = gcp
+    kms = GcpKms(client, RING)
+    kms.generate(KeySpec(name="late", key_type="data", algorithm="AES-256"))
+    state.advance(-8 * 86400)  # the rotation happened eight days ago
+    kms.rotate("late")
+    state.advance(8 * 86400)
+    doc = {"operation": "rotate", "keyId": "late"}
+    with pytest.raises(InvalidKeyState, match="rollback window"):
+        execute(doc, kms, AuditLog(tmp_path / "audit.jsonl"), actor="ops", rollback_to=1)
+    assert kms.describe("late").version == 2
