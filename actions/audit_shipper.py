@@ -18,7 +18,7 @@ from actions.private_files import write_private
 
 def ship(settings: Any) -> int:
     """Produce every audit entry not shipped yet; returns how many were produced."""
-    from kmo.kafka import ensure_all_topics, make_producer, resolve_bootstrap
+    from kmo.kafka import ensure_all_topics, produce_confirmed
 
     audit = AuditLog(settings.home / "actions" / "audit.jsonl")
     mark = settings.home / "state" / "audit-shipped.json"
@@ -27,19 +27,12 @@ def ship(settings: Any) -> int:
     if not entries:
         return 0
     topics = ensure_all_topics(settings)
-    producer = make_producer(resolve_bootstrap(settings))
-    try:
-        futures = [
-            producer.send(
-                topics.actions.name, key=str(e.get("operationId") or e["seq"]).encode(), value=orjson.dumps(e)
-            )
-            for e in entries
-        ]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=30)  # raises if the broker did not take it: the mark is not moved
-    finally:
-        producer.close()
+    # raises if the broker did not take every entry: the mark is not moved
+    produce_confirmed(
+        settings,
+        topics.actions.name,
+        [(str(e.get("operationId") or e["seq"]).encode(), orjson.dumps(e)) for e in entries],
+    )
     mark.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private(mark, json.dumps({"seq": entries[-1]["seq"], "hash": entries[-1]["hash"]}).encode())
     return len(entries)

@@ -57,20 +57,7 @@ def snapshot(listings: dict[str, list[dict[str, Any]]], *, now: datetime | None 
 
 def publish(settings: Any, docs: list[dict[str, Any]]) -> int:
     """Produce the snapshot and wait for the broker to take every message; raises if it did not."""
-    from kmo.kafka import ensure_all_topics, make_producer, resolve_bootstrap
+    from kmo.kafka import ensure_all_topics, produce_confirmed
 
-    if not docs:
-        return 0
-    topics = ensure_all_topics(settings)
-    producer = make_producer(resolve_bootstrap(settings))
-    try:
-        futures = [
-            producer.send(topics.inventory.name, key=d["keyInfo"]["keyId"].encode(), value=orjson.dumps(d))
-            for d in docs
-        ]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=30)
-    finally:
-        producer.close()
-    return len(docs)
+    topic = ensure_all_topics(settings).inventory.name
+    return produce_confirmed(settings, topic, [(d["keyInfo"]["keyId"].encode(), orjson.dumps(d)) for d in docs])

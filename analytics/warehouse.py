@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -228,110 +229,102 @@ _COVERAGE_COLUMNS = (
 )
 
 
+def _insert_rows(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], insert_sql: str) -> int:
+    """Insert ``rows`` (dicts) through an Arrow table that ``insert_sql`` reads as ``incoming``,
+    inside the caller's transaction; returns how many rows were new (``ON CONFLICT DO NOTHING``)."""
+    if not rows:
+        return 0
+    con.register("incoming", pa.Table.from_pylist(rows))
+    try:
+        row = con.execute(insert_sql).fetchone()
+    finally:
+        con.unregister("incoming")
+    return int(row[0]) if row else 0
+
+
 def insert_heartbeats(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
     """Insert collector heartbeats inside the caller's transaction; replays are ignored."""
-    if not docs:
-        return 0
-    table = pa.Table.from_pylist(
-        [
-            {
-                "uid": d["uid"],
-                "time": d["time"],
-                "source": d["source"],
-                "collector": d["collector"],
-                "status": d["status"],
-                "inputs": d.get("inputs"),
-                "records": d.get("records"),
-                "events": d.get("events"),
-                "skipped": d.get("skipped"),
-                "dead_lettered": d.get("dead_lettered"),
-                "last_event_time": d.get("last_event_time"),
-                "lag_seconds": d.get("lag_seconds"),
-                "detail": orjson.dumps(
-                    {"locations": d.get("locations"), "unreadable": d.get("unreadable"), **(d.get("detail") or {})}
-                ).decode(),
-            }
-            for d in docs
-        ]
+    rows = [
+        {
+            "uid": d["uid"],
+            "time": d["time"],
+            "source": d["source"],
+            "collector": d["collector"],
+            "status": d["status"],
+            "inputs": d.get("inputs"),
+            "records": d.get("records"),
+            "events": d.get("events"),
+            "skipped": d.get("skipped"),
+            "dead_lettered": d.get("dead_lettered"),
+            "last_event_time": d.get("last_event_time"),
+            "lag_seconds": d.get("lag_seconds"),
+            "detail": orjson.dumps(
+                {"locations": d.get("locations"), "unreadable": d.get("unreadable"), **(d.get("detail") or {})}
+            ).decode(),
+        }
+        for d in docs
+    ]
+    return _insert_rows(
+        con,
+        rows,
+        f"INSERT INTO coverage ({_COVERAGE_COLUMNS}) SELECT uid, CAST(time AS TIMESTAMPTZ), source, collector,"  # noqa: S608
+        " status, inputs, records, events, skipped, dead_lettered, CAST(last_event_time AS TIMESTAMPTZ),"
+        " lag_seconds, detail FROM incoming ON CONFLICT DO NOTHING",
     )
-    con.register("incoming_heartbeats", table)
-    try:
-        row = con.execute(
-            f"INSERT INTO coverage ({_COVERAGE_COLUMNS}) SELECT uid, CAST(time AS TIMESTAMPTZ), source, collector,"  # noqa: S608
-            " status, inputs, records, events, skipped, dead_lettered, CAST(last_event_time AS TIMESTAMPTZ),"
-            " lag_seconds, detail FROM incoming_heartbeats ON CONFLICT DO NOTHING"
-        ).fetchone()
-    finally:
-        con.unregister("incoming_heartbeats")
-    return int(row[0]) if row else 0
 
 
 def insert_inventory(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
     """Insert inventory snapshot rows inside the caller's transaction; re-published rows are ignored."""
-    if not docs:
-        return 0
-    table = pa.Table.from_pylist(
-        [
-            {
-                "uid": d["uid"],
-                "snapshot_id": d["snapshotId"],
-                "taken_at": d["takenAt"],
-                "system": d["system"],
-                "key_id": d["keyInfo"]["keyId"],
-                "status": d["keyInfo"].get("status"),
-                "state": d.get("state"),
-                "version": d["keyInfo"].get("version"),
-                "algorithm": d["keyInfo"].get("algorithm"),
-                "key_size": d["keyInfo"].get("keySize"),
-                "created_at": d["keyInfo"].get("createdAt"),
-                "current_since": d.get("currentSince"),
-                "destroy_at": d.get("destroyAt"),
-                "doc": orjson.dumps(d).decode(),
-            }
-            for d in docs
-        ]
+    rows = [
+        {
+            "uid": d["uid"],
+            "snapshot_id": d["snapshotId"],
+            "taken_at": d["takenAt"],
+            "system": d["system"],
+            "key_id": d["keyInfo"]["keyId"],
+            "status": d["keyInfo"].get("status"),
+            "state": d.get("state"),
+            "version": d["keyInfo"].get("version"),
+            "algorithm": d["keyInfo"].get("algorithm"),
+            "key_size": d["keyInfo"].get("keySize"),
+            "created_at": d["keyInfo"].get("createdAt"),
+            "current_since": d.get("currentSince"),
+            "destroy_at": d.get("destroyAt"),
+            "doc": orjson.dumps(d).decode(),
+        }
+        for d in docs
+    ]
+    return _insert_rows(
+        con,
+        rows,
+        "INSERT INTO inventory_snapshots SELECT uid, snapshot_id, CAST(taken_at AS TIMESTAMPTZ), system, key_id,"
+        " status, state, version, algorithm, key_size, CAST(created_at AS TIMESTAMPTZ),"
+        " CAST(current_since AS TIMESTAMPTZ), CAST(destroy_at AS TIMESTAMPTZ), doc"
+        " FROM incoming ON CONFLICT DO NOTHING",
     )
-    con.register("incoming_inventory", table)
-    try:
-        row = con.execute(
-            "INSERT INTO inventory_snapshots SELECT uid, snapshot_id, CAST(taken_at AS TIMESTAMPTZ), system, key_id,"
-            " status, state, version, algorithm, key_size, CAST(created_at AS TIMESTAMPTZ),"
-            " CAST(current_since AS TIMESTAMPTZ), CAST(destroy_at AS TIMESTAMPTZ), doc"
-            " FROM incoming_inventory ON CONFLICT DO NOTHING"
-        ).fetchone()
-    finally:
-        con.unregister("incoming_inventory")
-    return int(row[0]) if row else 0
 
 
 def insert_actions(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
     """Insert orchestrator audit entries inside the caller's transaction; re-shipped entries are ignored."""
-    if not docs:
-        return 0
-    table = pa.Table.from_pylist(
-        [
-            {
-                "hash": d["hash"],
-                "seq": d["seq"],
-                "time": d["time"],
-                "operation": d.get("operation"),
-                "outcome": d.get("outcome"),
-                "actor": d.get("actor"),
-                "system": d.get("system"),
-                "key_id": d.get("keyId"),
-                "operation_id": d.get("operationId"),
-                "trigger": d.get("trigger"),
-                "entry": orjson.dumps(d).decode(),
-            }
-            for d in docs
-        ]
+    rows = [
+        {
+            "hash": d["hash"],
+            "seq": d["seq"],
+            "time": d["time"],
+            "operation": d.get("operation"),
+            "outcome": d.get("outcome"),
+            "actor": d.get("actor"),
+            "system": d.get("system"),
+            "key_id": d.get("keyId"),
+            "operation_id": d.get("operationId"),
+            "trigger": d.get("trigger"),
+            "entry": orjson.dumps(d).decode(),
+        }
+        for d in docs
+    ]
+    return _insert_rows(
+        con,
+        rows,
+        "INSERT INTO actions SELECT hash, seq, CAST(time AS TIMESTAMPTZ), operation, outcome, actor, system,"
+        " key_id, operation_id, trigger, entry FROM incoming ON CONFLICT DO NOTHING",
     )
-    con.register("incoming_actions", table)
-    try:
-        row = con.execute(
-            "INSERT INTO actions SELECT hash, seq, CAST(time AS TIMESTAMPTZ), operation, outcome, actor, system,"
-            " key_id, operation_id, trigger, entry FROM incoming_actions ON CONFLICT DO NOTHING"
-        ).fetchone()
-    finally:
-        con.unregister("incoming_actions")
-    return int(row[0]) if row else 0

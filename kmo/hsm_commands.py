@@ -129,14 +129,9 @@ def cmd_hsm(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _publish_heartbeat(settings: Settings, doc: dict[str, Any]) -> None:
-    from kmo.kafka import ensure_all_topics, make_producer, resolve_bootstrap
+    from kmo.kafka import ensure_all_topics, produce_confirmed
 
-    topics = ensure_all_topics(settings)
-    producer = make_producer(resolve_bootstrap(settings))
-    try:
-        producer.send(topics.coverage.name, key=b"hsm", value=orjson.dumps(doc)).get(timeout=30)
-    finally:
-        producer.close()
+    produce_confirmed(settings, ensure_all_topics(settings).coverage.name, [(b"hsm", orjson.dumps(doc))])
 
 
 def add_parser(sub: Any) -> None:

@@ -135,6 +135,22 @@ def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
+def produce_confirmed(settings: Any, topic: str, messages: list[tuple[bytes, bytes]]) -> int:
+    """Send ``(key, value)`` messages and wait until the broker has taken every one; raises if any
+    was refused. For callers that move a mark (or tell a person "published") only after that."""
+    if not messages:
+        return 0
+    producer = make_producer(resolve_bootstrap(settings))
+    try:
+        futures = [producer.send(topic, key=key, value=value) for key, value in messages]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=30)
+    finally:
+        producer.close()
+    return len(messages)
+
+
 def make_consumer(
     bootstrap: str, group_id: str | None, *, session_timeout_ms: int = 10000, **overrides: Any
 ) -> KafkaConsumer:

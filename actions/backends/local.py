@@ -173,16 +173,25 @@ class LocalKeystore:
                 return existing  # idempotent: the key already exists as asked
             raise InvalidKeyState("local", "generate", spec.name, "a different key with this name exists")
         now = format_timestamp(datetime.now(UTC))
+        version = {"version": 1, "created_at": now, **self._seal(spec.name, 1, _material(spec.algorithm))}
+        state = KeyState.PRE_ACTIVATION if spec.pre_activation else KeyState.ACTIVE
+        return self._create(spec, state, version, GENERATION)
+
+    def _create(
+        self, spec: KeySpec, state: KeyState, version: dict[str, Any], generation: dict[str, str], **extra: Any
+    ) -> KeyInfo:
+        """Store a new key with its first version: generated, derived or imported."""
         doc = {
             "name": spec.name,
             "key_type": spec.key_type,
             "algorithm": spec.algorithm,
-            "created_at": now,
-            "state": str(KeyState.PRE_ACTIVATION if spec.pre_activation else KeyState.ACTIVE),
+            "created_at": version["created_at"],
+            "state": str(state),
             "primary": 1,
-            "versions": [{"version": 1, "created_at": now, **self._seal(spec.name, 1, _material(spec.algorithm))}],
+            "versions": [version],
             "labels": dict(spec.labels),
-            "generation": GENERATION,
+            "generation": generation,
+            **extra,
         }
         self._save(doc)
         return self._info(doc)
@@ -212,23 +221,12 @@ class LocalKeystore:
             raise InvalidKeyState("local", "derive", spec.name, "a different key with this name exists")
         now = format_timestamp(datetime.now(UTC))
         version = self._derived_version(spec.name, 1, source, derivation, now)
-        doc = {
-            "name": spec.name,
-            "key_type": spec.key_type,
-            "algorithm": spec.algorithm,
-            "created_at": now,
-            "state": str(KeyState.ACTIVE),
-            "primary": 1,
-            "versions": [version],
-            "labels": dict(spec.labels),
-            "derivation": derivation | {"parent_version": source["primary"]},
-            "generation": {
-                **GENERATION,
-                "entropy_source": f"derived by {kdf} from local:{parent} v{source['primary']} (HMAC-SHA256)",
-            },
+        made = {
+            **GENERATION,
+            "entropy_source": f"derived by {kdf} from local:{parent} v{source['primary']} (HMAC-SHA256)",
         }
-        self._save(doc)
-        return self._info(doc)
+        derived = derivation | {"parent_version": source["primary"]}
+        return self._create(spec, KeyState.ACTIVE, version, made, derivation=derived)
 
     def _derived_version(
         self, name: str, version: int, source: dict[str, Any], derivation: dict[str, str], now: str
@@ -293,20 +291,9 @@ class LocalKeystore:
             raise BackendError("local", "import", spec.name, str(exc)) from None
         _check_material(spec, material)
         now = format_timestamp(datetime.now(UTC))
-        doc = {
-            "name": spec.name,
-            "key_type": spec.key_type,
-            "algorithm": spec.algorithm,
-            "created_at": now,
-            "state": str(KeyState.PRE_ACTIVATION),
-            "primary": 1,
-            "versions": [{"version": 1, "created_at": now, **self._seal(spec.name, 1, material)}],
-            "labels": dict(spec.labels),
-            "imported_from": source,
-            "generation": {**GENERATION, "entropy_source": f"imported, wrapped, from {source}"},
-        }
-        self._save(doc)
-        return self._info(doc)
+        version = {"version": 1, "created_at": now, **self._seal(spec.name, 1, material)}
+        made = {**GENERATION, "entropy_source": f"imported, wrapped, from {source}"}
+        return self._create(spec, KeyState.PRE_ACTIVATION, version, made, imported_from=source)
 
     def activate(self, name: str) -> KeyInfo:
         doc = self._load(name)
