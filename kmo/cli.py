@@ -561,7 +561,7 @@ def cmd_distribute(args: argparse.Namespace, settings: Settings) -> int:
             else backend_for({"keyManagementSystem": args.to})
         )
         if not hasattr(target, "import_wrapped"):
-            print(f"kmo distribute: {args.to} takes no wrapped imports here (targets: vault, local)", file=sys.stderr)
+            print(f"kmo distribute: {args.to} takes no wrapped imports here", file=sys.stderr)
             return 2
         result = distribute(
             LocalKeystore(Path(args.keystore)),
@@ -879,7 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("distribute", help="move a local key to another system, wrapped for its import key")
     p.add_argument("--keystore", required=True, help="the local keystore holding the key")
     p.add_argument("--key", required=True, help="the key to distribute (its primary version)")
-    p.add_argument("--to", required=True, choices=["vault", "local"], help="the target system")
+    p.add_argument("--to", required=True, choices=["vault", "gcp-kms", "local"], help="the target system")
     p.add_argument("--target-keystore", help="--to local: the target keystore")
     p.add_argument("--target-name", help="the key's name at the target (default: the same)")
     p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")

@@ -255,6 +255,88 @@ class GcpKms(RefusesUndeclared):
         )
         return self.describe(name)
 
+    # -- distribution (actions/distribution.py): Cloud KMS import jobs -------------------------------
+    def import_key(self) -> bytes:
+        """An import job's public key (RSA_OAEP_3072_SHA256_AES_256: the same envelope kmo wraps with).
+        One job per ring per day is reused; Cloud KMS expires jobs after three days."""
+        job_id = f"kmo-import-{datetime.now(UTC):%Y%m%d}"
+        name = f"{self.key_ring}/importJobs/{job_id}"
+        try:
+            job = self._call("import", None, "get_import_job", name=name)
+        except KeyNotFound:
+            job = self._call(
+                "import",
+                None,
+                "create_import_job",
+                request={
+                    "parent": self.key_ring,
+                    "import_job_id": job_id,
+                    "import_job": {
+                        "import_method": kms.ImportJob.ImportMethod.RSA_OAEP_3072_SHA256_AES_256,
+                        "protection_level": kms.ProtectionLevel.SOFTWARE,
+                    },
+                },
+            )
+        if job.state != kms.ImportJob.ImportJobState.ACTIVE:
+            raise BackendUnavailable("gcp-kms", "import", None, f"import job {name} is {job.state.name}, not ACTIVE")
+        self._import_job = job.name
+        return job.public_key.pem.encode()
+
+    def import_wrapped(self, spec: KeySpec, envelope: bytes, *, source: str) -> KeyInfo:
+        """Into an import-only key created for it; the imported version is enabled by Cloud KMS (it has
+        no pre-activation state), and on a symmetric key kmo makes it primary."""
+        job = getattr(self, "_import_job", None)
+        if job is None:
+            raise InvalidKeyState("gcp-kms", "import", spec.name, "no import job: call import_key first")
+        table = (
+            _SIGNING if spec.key_type in _SIGNING_TYPES or spec.algorithm.startswith(("ECDSA", "Ed")) else _ENCRYPTING
+        )
+        if spec.algorithm not in table:
+            raise Unsupported(
+                "gcp-kms", "import", spec.name, f"Cloud KMS has no {spec.algorithm} key for {spec.key_type} use"
+            )
+        purpose, algorithm = table[spec.algorithm]
+        try:
+            self.describe(spec.name)
+        except KeyNotFound:
+            pass
+        else:
+            raise InvalidKeyState("gcp-kms", "import", spec.name, "a key with this name exists")
+        body = {
+            "purpose": purpose,
+            "version_template": {"algorithm": algorithm, "protection_level": kms.ProtectionLevel.SOFTWARE},
+            "labels": {"kmo-key-type": spec.key_type, **spec.labels},
+            "import_only": True,
+            "destroy_scheduled_duration": self.destroy_window,
+        }
+        key = self._call(
+            "import",
+            spec.name,
+            "create_crypto_key",
+            request={
+                "parent": self.key_ring,
+                "crypto_key_id": spec.name,
+                "crypto_key": body,
+                "skip_initial_version_creation": True,
+            },
+        )
+        version = self._call(
+            "import",
+            spec.name,
+            "import_crypto_key_version",
+            request={"parent": key.name, "algorithm": algorithm, "import_job": job, "wrapped_key": envelope},
+        )
+        if purpose == Purpose.ENCRYPT_DECRYPT:
+            version_id = version.name.rsplit("/", 1)[-1]
+            self._call(
+                "import",
+                spec.name,
+                "update_crypto_key_primary_version",
+                name=key.name,
+                crypto_key_version_id=version_id,
+            )
+        return self.describe(spec.name)
+
     def _set_version_state(self, operation: str, name: str, version: Any, state: Any) -> None:
         mask = field_mask_pb2.FieldMask(paths=["state"])
         self._call(

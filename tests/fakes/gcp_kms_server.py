@@ -5,7 +5,8 @@ this instead. It implements what kmo's adapter calls, following cloud.google.com
 
 * ``projects.locations.keyRings.cryptoKeys``: create (``cryptoKeyId``, ``skipInitialVersionCreation``),
   get, list, patch (``updateMask``), ``:updatePrimaryVersion``, ``:encrypt``, ``:decrypt``;
-* ``.../cryptoKeyVersions``: create, get, list, patch (state only), ``:destroy``, ``:restore``.
+* ``.../cryptoKeyVersions``: create, get, list, patch (state only), ``:destroy``, ``:restore``, ``:import``;
+* ``.../importJobs``: create (RSA_OAEP_{3072,4096}_SHA256_AES_256) and get.
 
 State rules it enforces, as Cloud KMS documents them: only ENABLED versions can become primary or
 encrypt; only ENABLED/DISABLED versions can be destroyed (-> DESTROY_SCHEDULED with
@@ -69,6 +70,8 @@ class FakeCloudKms:
         self.material: dict[str, bytes] = {}  # version name -> AES key (symmetric keys only)
         self.offset = timedelta()
         self.calls: list[tuple[str, str]] = []
+        self.import_jobs: dict[str, dict[str, Any]] = {}
+        self.import_private: dict[str, Any] = {}  # job name -> RSA private key (stays in the fake)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
@@ -150,7 +153,9 @@ class FakeCloudKms:
         }
         self.keys[name] = key
         self.versions[name] = []
-        if not skip_version:
+        if body.get("importOnly"):
+            key["importOnly"] = True
+        if not skip_version and not body.get("importOnly"):
             version = self._new_version(key)
             if purpose == "ENCRYPT_DECRYPT":
                 key["primaryId"] = version["name"].rsplit("/", 1)[-1]
@@ -210,6 +215,65 @@ class FakeCloudKms:
         version.pop("destroyTime", None)
         return version
 
+    def create_import_job(self, parent: str, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        method = _enum(kms.ImportJob.ImportMethod, body.get("importMethod", 0))
+        if method not in ("RSA_OAEP_3072_SHA256_AES_256", "RSA_OAEP_4096_SHA256_AES_256"):
+            raise ApiError(400, "INVALID_ARGUMENT", f"import method {method} is not served here")
+        name = f"{parent}/importJobs/{job_id}"
+        if name in self.import_jobs:
+            raise ApiError(409, "ALREADY_EXISTS", f"ImportJob {name} already exists.")
+        private = rsa.generate_private_key(public_exponent=65537, key_size=3072 if "3072" in method else 4096)
+        pem = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        now = self.now()
+        self.import_private[name] = private
+        self.import_jobs[name] = {
+            "name": name,
+            "importMethod": method,
+            "protectionLevel": _enum(_PROTECTION, body.get("protectionLevel", 1) or 1),
+            "createTime": _stamp(now),
+            "expireTime": _stamp(now + timedelta(days=3)),
+            "state": "ACTIVE",
+            "publicKey": {"pem": pem.decode()},
+        }
+        return self.import_jobs[name]
+
+    def import_version(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
+        """cryptoKeyVersions:import: RSA-OAEP-SHA256 of an ephemeral AES key, then AES-KWP of the key."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
+
+        key = self._key(parent)
+        job = self.import_jobs.get(body.get("importJob", ""))
+        if job is None:
+            raise ApiError(404, "NOT_FOUND", f"ImportJob {body.get('importJob')} not found.")
+        algorithm = _enum(_ALGO, body.get("algorithm", 0))
+        if algorithm != key["versionTemplate"]["algorithm"]:
+            raise ApiError(
+                400, "INVALID_ARGUMENT", f"{algorithm} does not match the key's {key['versionTemplate']['algorithm']}."
+            )
+        wrapped = base64.b64decode(body.get("wrappedKey") or body.get("rsaAesWrappedKey") or "")
+        private = self.import_private[job["name"]]
+        head = private.key_size // 8
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+        try:
+            material = aes_key_unwrap_with_padding(private.decrypt(wrapped[:head], oaep), wrapped[head:])
+        except (ValueError, InvalidUnwrap):
+            raise ApiError(400, "INVALID_ARGUMENT", "wrappedKey does not unwrap with the import job's key.") from None
+        if algorithm == "GOOGLE_SYMMETRIC_ENCRYPTION" and len(material) != 32:
+            raise ApiError(400, "INVALID_ARGUMENT", "GOOGLE_SYMMETRIC_ENCRYPTION keys are 32 bytes.")
+        version = self._new_version(key)
+        version["importJob"] = job["name"]
+        version["importTime"] = _stamp(self.now())
+        if key["purpose"] == "ENCRYPT_DECRYPT":
+            self.material[version["name"]] = material
+        return version
+
     def encrypt(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         key = self._key(name)
         if not key.get("primaryId"):
@@ -243,6 +307,12 @@ class FakeCloudKms:
             if method == "GET" and name.endswith("/cryptoKeys"):
                 ring = name.removesuffix("/cryptoKeys")
                 return {"cryptoKeys": [self._key_view(k) for n, k in self.keys.items() if n.startswith(ring + "/")]}
+            if method == "POST" and name.endswith("/importJobs"):
+                return self.create_import_job(name.removesuffix("/importJobs"), query.get("importJobId", [""])[0], body)
+            if method == "GET" and "/importJobs/" in name and name in self.import_jobs:
+                return self.import_jobs[name]
+            if method == "POST" and name.endswith("/cryptoKeyVersions") and verb == "import":
+                return self.import_version(name.removesuffix("/cryptoKeyVersions"), body)
             if method == "POST" and name.endswith("/cryptoKeyVersions"):
                 version = self._new_version(self._key(name.removesuffix("/cryptoKeyVersions")))
                 return version

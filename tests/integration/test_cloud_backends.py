@@ -216,3 +216,25 @@ def test_a_rollback_is_refused_once_the_window_after_the_rotation_has_passed(gcp
     with pytest.raises(InvalidKeyState, match="rollback window"):
         execute(doc, kms, AuditLog(tmp_path / "audit.jsonl"), actor="ops", rollback_to=1)
     assert kms.describe("late").version == 2
+
+
+def test_distribution_into_cloud_kms_through_an_import_job(gcp, tmp_path: Path) -> None:
+    """A local key wrapped for a Cloud KMS import job lands there as the same material (the fake keeps
+    what it unwrapped, so the test compares it with the keystore's copy) and Cloud KMS uses it."""
+    from actions.backends.local import LocalKeystore
+    from actions.distribution import distribute
+
+    state, client, _ = gcp
+    local = LocalKeystore(tmp_path / "ks")
+    local.generate(KeySpec(name="ledger-key", key_type="data", algorithm="AES-256"))
+    kms = GcpKms(client, RING)
+    out = distribute(local, "ledger-key", kms, "ledger-key", AuditLog(tmp_path / "audit.jsonl"), "ops")
+    assert out["keyInfo"]["keyId"] == f"{RING}/cryptoKeys/ledger-key" and out["state"] == "active"
+    version = f"{RING}/cryptoKeys/ledger-key/cryptoKeyVersions/1"
+    doc = json.loads((tmp_path / "ks" / "ledger-key.json").read_text())
+    assert state.material[version] == local._unseal("ledger-key", 1, doc["versions"][0])  # the same key arrived
+    sealed = client.encrypt(name=out["keyInfo"]["keyId"], plaintext=b"imported").ciphertext
+    assert client.decrypt(name=out["keyInfo"]["keyId"], ciphertext=sealed).plaintext == b"imported"
+    assert state.keys[f"{RING}/cryptoKeys/ledger-key"]["importOnly"] is True
+    with pytest.raises(InvalidKeyState, match="exists"):
+        distribute(local, "ledger-key", kms, "ledger-key", AuditLog(tmp_path / "audit.jsonl"), "ops")
