@@ -33,6 +33,7 @@ from actions.backends.base import (
     Throttled,
     Unsupported,
     check_transition,
+    no_pre_activation,
     require,
 )
 from ingest.schema import KeyRef, Provider
@@ -166,6 +167,7 @@ class AwsKms(RefusesUndeclared):
 
     def generate(self, spec: KeySpec) -> KeyInfo:
         require(self, Capability.GENERATE, spec.name)
+        no_pre_activation("aws-kms", spec)
         if spec.algorithm not in KEY_SPECS:
             raise Unsupported("aws-kms", "generate", spec.name, f"KMS has no {spec.algorithm} key spec")
         if spec.algorithm == "AES-256" and spec.key_type in _SIGNING_TYPES:

@@ -47,6 +47,7 @@ from actions.backends.base import (
     Throttled,
     Unsupported,
     check_transition,
+    no_pre_activation,
     require,
 )
 from ingest.schema import KeyRef, Provider
@@ -213,6 +214,7 @@ class AzureKeyVault(RefusesUndeclared):
     # -- changing ----------------------------------------------------------------------------
     def generate(self, spec: KeySpec) -> KeyInfo:
         require(self, Capability.GENERATE, spec.name)
+        no_pre_activation("azure-keyvault", spec)
         if spec.algorithm not in self.algorithms:
             where = "a Managed HSM" if self.managed_hsm else "a key vault (symmetric keys need a Managed HSM)"
             raise Unsupported("azure-keyvault", "generate", spec.name, f"{where} has no {spec.algorithm} keys")
@@ -228,8 +230,6 @@ class AzureKeyVault(RefusesUndeclared):
             return existing  # idempotent
         tags = {"kmo-key-type": spec.key_type, "kmo-algorithm": spec.algorithm, **spec.labels}
         common: dict[str, Any] = {"tags": tags, "hardware_protected": self.hsm_backed}
-        if spec.pre_activation:
-            common["enabled"] = False
         family, size = ALGORITHMS[spec.algorithm]
         if family == "rsa":
             key = self._call("generate", spec.name, "create_rsa_key", spec.name, size=size, **common)

@@ -199,6 +199,15 @@ def require(backend: Any, capability: Capability, name: str | None = None) -> No
         )
 
 
+def no_pre_activation(system: str, spec: KeySpec) -> None:
+    """Refuse a pre-activation generate where the provider makes keys usable at once (rather than
+    silently ignoring the request): only the local keystore holds generated keys pre-activation."""
+    if spec.pre_activation:
+        raise Unsupported(
+            system, "generate", spec.name, f"{system} generates keys active; it has no pre-activation state"
+        )
+
+
 class RefusesUndeclared:
     """The contract's lifecycle methods, each refusing before any provider call.
 

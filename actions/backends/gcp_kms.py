@@ -38,6 +38,7 @@ from actions.backends.base import (
     Throttled,
     Unsupported,
     check_transition,
+    no_pre_activation,
     require,
 )
 from ingest.schema import KeyRef, Provider
@@ -144,7 +145,9 @@ class GcpKms(RefusesUndeclared):
     @staticmethod
     def _state(current: Any | None, versions: list[Any]) -> KeyState:
         states = {v.state for v in versions}
-        if not versions or states <= {VState.DESTROYED}:
+        if not versions:  # an import-only key before its first import: no material yet
+            return KeyState.PRE_ACTIVATION
+        if states <= {VState.DESTROYED}:
             return KeyState.DESTROYED
         if VState.DESTROY_SCHEDULED in states and VState.ENABLED not in states:
             return KeyState.DEACTIVATED
@@ -190,6 +193,7 @@ class GcpKms(RefusesUndeclared):
                 "gcp-kms", "generate", spec.name, f"Cloud KMS has no {spec.algorithm} key for {spec.key_type} use"
             )
         purpose, algorithm = table[spec.algorithm]
+        no_pre_activation("gcp-kms", spec)
         try:
             existing = self.describe(spec.name)
         except KeyNotFound:
@@ -204,8 +208,6 @@ class GcpKms(RefusesUndeclared):
             "labels": {"kmo-key-type": spec.key_type, **spec.labels},
             "destroy_scheduled_duration": self.destroy_window,
         }
-        if spec.pre_activation:
-            body["skip_initial_version_creation"] = True
         key = self._call(
             "generate",
             spec.name,

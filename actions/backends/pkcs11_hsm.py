@@ -36,6 +36,7 @@ from actions.backends.base import (
     PermissionDenied,
     RefusesUndeclared,
     Unsupported,
+    no_pre_activation,
     require,
 )
 from ingest.schema import KeyRef, Provider
@@ -202,6 +203,7 @@ class Pkcs11Hsm(RefusesUndeclared):
 
     def generate(self, spec: KeySpec) -> KeyInfo:
         require(self, Capability.GENERATE, spec.name)
+        no_pre_activation("hsm", spec)
         if spec.algorithm not in ALGORITHMS:
             raise Unsupported("hsm", "generate", spec.name, f"no {spec.algorithm} on this adapter")
         if "/" in spec.name:

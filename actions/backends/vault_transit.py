@@ -31,6 +31,7 @@ from actions.backends.base import (
     PermissionDenied,
     RefusesUndeclared,
     Unsupported,
+    no_pre_activation,
     require,
 )
 from ingest.schema import KeyRef, Provider
@@ -131,6 +132,7 @@ class VaultTransit(RefusesUndeclared):
 
     def generate(self, spec: KeySpec) -> KeyInfo:
         require(self, Capability.GENERATE, spec.name)
+        no_pre_activation("vault", spec)
         if spec.algorithm not in TRANSIT_TYPES:
             raise Unsupported("vault", "generate", spec.name, f"transit has no {spec.algorithm}")
         try:

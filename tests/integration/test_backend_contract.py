@@ -566,3 +566,17 @@ def test_transit_old_versions_retire_reversibly(openbao_client) -> None:
     assert openbao_client.secrets.transit.decrypt_data("retiring", ciphertext=old)["data"]["plaintext"] == "b2xk"
     with pytest.raises(InvalidKeyState):
         transit.retire_versions("retiring", 3)
+
+
+def test_pre_activation_is_held_only_where_the_backend_has_the_state(backend, request) -> None:
+    """The local keystore holds a generated key pre-activation until activate(); the providers make
+    keys usable at once, so they refuse the request rather than ignore it."""
+    spec = KeySpec(name=_name(request), key_type="data", algorithm="AES-256", pre_activation=True)
+    if isinstance(backend, LocalKeystore):
+        assert backend.generate(spec).state.value == "pre-activation"
+        assert backend.activate(spec.name).status == "active"
+        return
+    with pytest.raises(Unsupported, match="no pre-activation state"):
+        backend.generate(spec)
+    with pytest.raises(KeyNotFound):
+        backend.describe(spec.name)
