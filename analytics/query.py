@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ def sink_socket(settings: Settings) -> Path:
     return settings.home / "sink.sock"
 
 
-def run_query(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-    """Run one read-only statement and return its result.
+def run_query(settings: Settings, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> pa.Table:
+    """Run one read-only statement and return its result. ``params`` are bound, never formatted in:
+    a sequence for ``?`` placeholders, a mapping for ``$name`` ones (the saved queries).
 
     Raises:
         QueryError: when the statement is refused or fails, or no warehouse exists yet.
@@ -39,7 +40,7 @@ def run_query(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pa.Ta
     path = sink_socket(settings)
     if path.exists():
         try:
-            return _via_socket(str(path), sql, list(params))
+            return _via_socket(str(path), sql, _bindable(params))
         except (ConnectionRefusedError, FileNotFoundError):
             pass  # a socket left by a killed sink: nobody is writing, read the file directly
     if not settings.warehouse.exists():
@@ -53,7 +54,7 @@ def run_query(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pa.Ta
         ) from None
     try:
         check_read_only(con, sql)
-        return con.sql(sql, params=list(params)).to_arrow_table()
+        return con.sql(sql, params=_bindable(params)).to_arrow_table()
     except QueryRefused as exc:
         raise QueryError(str(exc)) from None
     except Exception as exc:  # duckdb.Error and its many subclasses
@@ -62,7 +63,11 @@ def run_query(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pa.Ta
         con.close()
 
 
-def _via_socket(path: str, sql: str, params: list[Any]) -> pa.Table:
+def _bindable(params: Sequence[Any] | Mapping[str, Any]) -> list[Any] | dict[str, Any]:
+    return dict(params) if isinstance(params, Mapping) else list(params)
+
+
+def _via_socket(path: str, sql: str, params: list[Any] | dict[str, Any]) -> pa.Table:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(path)
         sock.sendall(orjson.dumps({"sql": sql, "params": params}) + b"\n")

@@ -6,7 +6,7 @@ read-only queries on a Unix socket (``$KMO_HOME/sink.sock``, 0600: only its owne
 query runs on its own DuckDB cursor, so it sees the last committed batch (MVCC) and never blocks
 the writer. Only single SELECT/EXPLAIN statements are accepted.
 
-Protocol: the client sends one JSON line ``{"sql": ..., "params": [...]}``; the server answers one
+Protocol: the client sends one JSON line ``{"sql": ..., "params": [...] | {...}}``; the server answers one
 JSON line (``{"ok": true}`` or ``{"ok": false, "error": ...}``) followed, on success, by the result
 as an Arrow IPC stream.
 """
@@ -59,9 +59,9 @@ class _Handler(socketserver.StreamRequestHandler):
         try:
             request = orjson.loads(line)
             sql = request["sql"]
-            params: list[Any] = request.get("params") or []
-            if not isinstance(sql, str) or not isinstance(params, list):
-                raise QueryRefused("sql must be a string and params a list")
+            params: list[Any] | dict[str, Any] = request.get("params") or []
+            if not isinstance(sql, str) or not isinstance(params, list | dict):
+                raise QueryRefused("sql must be a string and params a list (or an object of named parameters)")
             cursor = self.server.con.cursor()
             try:
                 check_read_only(cursor, sql)

@@ -26,6 +26,7 @@ from analytics.warehouse import (
     events_to_arrow,
     insert_actions,
     insert_events,
+    insert_findings,
     insert_heartbeats,
     insert_inventory,
     open_warehouse,
@@ -89,6 +90,7 @@ class WarehouseSink:
                 "inventory snapshot",
                 (("uid", str), ("snapshotId", str), ("takenAt", str), ("system", str), ("keyInfo", dict)),
             ),
+            self.topics.findings.name: ("finding", (("finding_info", dict), ("severity_id", int), ("count", int))),
         }
         self.consumer.subscribe([self.topics.events.name, *self._documents])
         self.producer = make_producer(bootstrap)
@@ -153,6 +155,8 @@ class WarehouseSink:
                         raise ValueError(f"not a kmo {what}")
                     if "keyInfo" in doc and not isinstance(doc["keyInfo"].get("keyId"), str):
                         raise ValueError("keyInfo without a keyId")
+                    if "finding_info" in doc and not isinstance(doc["finding_info"].get("uid"), str):
+                        raise ValueError("finding_info without a uid")
                     documents[rec.topic].append(doc)
                 except ValueError as exc:
                     origin = f"kafka://{rec.topic}/{rec.partition}@{rec.offset}"
@@ -181,6 +185,7 @@ class WarehouseSink:
                 insert_heartbeats(self.con, documents[self.topics.coverage.name])
                 insert_actions(self.con, documents[self.topics.actions.name])
                 insert_inventory(self.con, documents[self.topics.inventory.name])
+                insert_findings(self.con, documents[self.topics.findings.name])
                 crash_point("sink.before_db_commit")
                 self.con.execute("COMMIT")
             except BaseException:

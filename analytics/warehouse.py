@@ -304,6 +304,60 @@ def insert_inventory(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> in
     )
 
 
+def _severity_name(severity_id: Any) -> str | None:
+    from streams.findings import Severity
+
+    try:
+        return Severity(severity_id).name.lower()
+    except ValueError:
+        return None
+
+
+def insert_findings(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
+    """Upsert findings (OCSF 2004) inside the caller's transaction, each uid in its latest state:
+    the highest count wins, so a replayed older state never overwrites a newer one."""
+    latest: dict[str, dict] = {}
+    for d in docs:  # one row per uid per statement (DuckDB updates a row once per command)
+        uid = d["finding_info"]["uid"]
+        if uid not in latest or d.get("count", 0) >= latest[uid].get("count", 0):
+            latest[uid] = d
+    now = datetime.now(UTC).isoformat()
+    rows = []
+    for uid, d in latest.items():
+        info = d["finding_info"]
+        rows.append(
+            {
+                "uid": uid,
+                "rule_id": info.get("analytic", {}).get("uid"),
+                "title": info.get("title"),
+                "finding_type": (info.get("types") or [None])[0],
+                "severity_id": d.get("severity_id"),
+                "severity": _severity_name(d.get("severity_id")),
+                "action": (d.get("unmapped") or {}).get("recommended_action"),
+                "message": d.get("message"),
+                "actor": ((d.get("actor") or {}).get("user") or {}).get("uid"),
+                "keys": [r.get("uid") for r in d.get("resources") or []],
+                "first_seen": info.get("first_seen_time_dt"),
+                "last_seen": info.get("last_seen_time_dt"),
+                "count": d.get("count"),
+                "evidence": [e.get("uid") for e in info.get("related_events") or []],
+                "doc": orjson.dumps(d).decode(),
+                "received_at": now,
+            }
+        )
+    return _insert_rows(
+        con,
+        rows,
+        "INSERT INTO findings SELECT uid, rule_id, title, finding_type, severity_id, severity, action, message, actor,"
+        " keys, CAST(first_seen AS TIMESTAMPTZ), CAST(last_seen AS TIMESTAMPTZ), count, evidence, doc,"
+        " CAST(received_at AS TIMESTAMPTZ) FROM incoming"
+        " ON CONFLICT (uid) DO UPDATE SET title = excluded.title, message = excluded.message, keys = excluded.keys,"
+        " first_seen = excluded.first_seen, last_seen = excluded.last_seen, count = excluded.count,"
+        " evidence = excluded.evidence, doc = excluded.doc, received_at = excluded.received_at"
+        " WHERE excluded.count >= findings.count",
+    )
+
+
 def insert_actions(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
     """Insert orchestrator audit entries inside the caller's transaction; re-shipped entries are ignored."""
     rows = [

@@ -120,10 +120,29 @@ def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    """Ad-hoc read-only SQL with ``?`` parameters, or a saved query with named ``--param k=v``."""
     from analytics.query import QueryError, render, run_query
+    from analytics.saved_queries import SavedQueryError, load_all, run_saved
 
+    if args.list_saved:
+        for query in load_all().values():
+            params = " ".join(f"{p.name}=<{p.type}>" for p in query.params)
+            print(f"{query.name}  {params}\n    {query.answers}")
+        return 0
     try:
-        table = run_query(settings, args.sql, args.param or ())
+        if args.saved:
+            pairs = [p.partition("=") for p in args.param or ()]
+            if any(not sep for _k, sep, _v in pairs):
+                raise SavedQueryError("saved-query parameters are given as --param name=value")
+            table = run_saved(settings, args.saved, {k: v for k, _sep, v in pairs})
+        elif args.sql:
+            table = run_query(settings, args.sql, args.param or ())
+        else:
+            print("kmo query: give SQL, --saved NAME or --list-saved", file=sys.stderr)
+            return 2
+    except SavedQueryError as exc:
+        print(f"kmo query: {exc}", file=sys.stderr)
+        return 2
     except QueryError as exc:
         print(f"kmo: query failed: {exc}", file=sys.stderr)
         return 1
@@ -746,9 +765,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-max", type=int, default=20000, help="most events per DuckDB transaction (20000)")
     p.set_defaults(func=cmd_sink)
 
-    p = sub.add_parser("query", help="run read-only SQL against the warehouse")
-    p.add_argument("sql")
-    p.add_argument("--param", action="append", help="a positional parameter for ? placeholders (repeatable)")
+    p = sub.add_parser("query", help="run read-only SQL, or a saved query, against the warehouse")
+    p.add_argument("sql", nargs="?")
+    p.add_argument("--saved", metavar="NAME", help="a saved query from sql/queries (see --list-saved)")
+    p.add_argument("--list-saved", action="store_true", help="list the saved queries and their parameters")
+    p.add_argument("--param", action="append", help="a ? parameter for SQL, or name=value for --saved (repeatable)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_query)
 

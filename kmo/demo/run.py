@@ -192,6 +192,18 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
             f"{same} identical to kmo detect's, {extra} only in the stream, {missing} only in replay "
             "(absence findings aside)"
         )
+        from actions.audit_shipper import ship
+
+        shipped = ship(settings)
+        sink = WarehouseSink(settings)
+        try:
+            stats = sink.run(until_idle=2.0)
+        finally:
+            sink.close()
+        _say(
+            f"      kmo ship-audit + kmo sink: {shipped} orchestrator audit entries shipped; findings and actions "
+            f"stored ({stats.consumed} messages)"
+        )
     if broker is not None and not keep_broker:
         broker.stop()
 
@@ -213,6 +225,12 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
     health = "SELECT source, last_status, last_event_time, events_reported FROM source_health ORDER BY source"
     print(render(run_query(settings, health), "table"))
     print()
+    if broker is not None or settings.kafka_bootstrap:
+        from analytics.saved_queries import run_saved
+
+        print("kmo query --saved findings_summary --param since=2000-01-01T00:00:00Z")
+        print(render(run_saved(settings, "findings_summary", {"since": "2000-01-01T00:00:00Z"}), "table"))
+        print()
     print(f"Seeded incidents (ground truth in {out / 'incidents.json'}) and the rules that caught them:")
     for inc in estate.incidents:
         rules = ", ".join(scored.by_incident.get(inc.id, [])) or "MISSED"
@@ -222,7 +240,7 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
         f"({scored.fp_per_100k:.2f} per 100k benign events); findings in {out / 'findings.jsonl'}"
     )
     print()
-    print("Try these (the warehouse stays in place):")
+    print("Try these (the warehouse stays in place; `kmo query --list-saved` lists the saved questions):")
     for title, sql in EXAMPLE_QUERIES:
         print(f'  # {title}\n  kmo query "{sql}"\n')
     if broker is not None and keep_broker:
