@@ -413,6 +413,49 @@ def cmd_inventory(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any("failed" in r for r in report.values()) else 0
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """``kmo audit``: with ``--period START/END`` the auditReport for that period from the warehouse
+    (every number with the saved query that reproduces it); otherwise the key manager's view now."""
+    if not args.period:
+        return cmd_operation(args, settings)
+    import getpass
+    import uuid
+    from datetime import UTC, datetime
+
+    from actions.audit_log import AuditLog
+    from actions.request import RequestError, parse_duration
+    from analytics.audit_report import audit_report
+    from analytics.query import QueryError
+    from ingest.schema import format_timestamp, parse_timestamp
+    from streams.policy import PolicyError, load_policy
+
+    audit = AuditLog(settings.home / "actions" / "audit.jsonl")
+    base = {"operationId": str(uuid.uuid4()), "operation": "audit", "actor": args.actor or getpass.getuser()}
+    try:
+        start_text, sep, end_text = args.period.partition("/")
+        if not sep:
+            raise ValueError("--period is START/END, e.g. 2026-11-01T00:00:00Z/2026-12-01T00:00:00Z")
+        start, end = parse_timestamp(start_text), parse_timestamp(end_text)
+        notify = parse_duration(args.notify_before, "--notify-before") if args.notify_before else None
+        policy = load_policy(os.environ.get("KMO_POLICY"))
+        base["period"] = args.period
+        audit.append({**base, "outcome": "requested"})
+        result = audit_report(settings, start, end, policy, **({"notify": notify} if notify else {}))
+    except (ValueError, RequestError, PolicyError) as exc:
+        print(f"kmo audit: {exc}", file=sys.stderr)
+        return 2
+    except QueryError as exc:
+        audit.append({**base, "outcome": "failed", "error": str(exc)[:300]})
+        print(f"kmo audit: {exc}", file=sys.stderr)
+        return 1
+    audit.append({**base, "outcome": "succeeded"})
+    _print_json(
+        {"operationId": base["operationId"], "operation": "audit", "timestamp": format_timestamp(datetime.now(UTC))}
+        | result
+    )
+    return 0
+
+
 def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo generate|rotate|audit|policy-check|inventory`` with flags: the same request, built here."""
     doc: dict[str, object] = {"operation": args.command}
@@ -843,6 +886,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name in ("generate", "audit"):
             p.add_argument("--notify-before", help="warn this long before rotation is due, e.g. 14d")
+        if name == "audit":
+            p.add_argument("--period", help="START/END: the auditReport for that period, from the warehouse")
         if name == "inventory":
             p.add_argument("--all", action="store_true", help="every system configured in this environment")
             p.add_argument(
@@ -850,7 +895,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "policy-check":
             p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
-        p.set_defaults(func=cmd_inventory if name == "inventory" else cmd_operation)
+        p.set_defaults(func={"inventory": cmd_inventory, "audit": cmd_audit}.get(name, cmd_operation))
 
     p = sub.add_parser("derive", help="derive an AES-256 key from a parent key (local keystore): HKDF or SP 800-108")
     p.add_argument("--keystore", required=True, help="the local keystore holding the parent")
