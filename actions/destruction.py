@@ -171,6 +171,8 @@ class DestructionPipeline:
             {
                 "operation": "destroy",
                 "step": step,
+                "outcome": step,  # proposed, approved, scheduled, destroyed, cancelled
+                "approvals": len(doc["approvals"]),
                 "operationId": doc["id"],
                 "actor": actor,
                 "system": doc["system"],

@@ -456,6 +456,32 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """``kmo report``: compliance reports from the warehouse (JSON, HTML with charts, CSV evidence)."""
+    from pathlib import Path
+
+    from analytics.compliance_report import FRAMEWORKS, Evidence, controls
+    from analytics.query import QueryError
+    from analytics.report_html import period_of, write_report
+    from streams.policy import PolicyError, load_policy
+
+    try:
+        start, end = period_of(args.period)
+        policy = load_policy(args.policy or os.environ.get("KMO_POLICY"))
+        evidence = Evidence(settings, start, end, policy)
+    except (ValueError, PolicyError) as exc:
+        print(f"kmo report: {exc}", file=sys.stderr)
+        return 2
+    except QueryError as exc:
+        print(f"kmo report: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else settings.home / "reports" / f"{start:%Y%m%d}-{end:%Y%m%d}"
+    written = [write_report(out, f, evidence, controls(evidence, f)) for f in args.framework or FRAMEWORKS]
+    for w in written:
+        print(f"{w['framework']:<11} {'compliant' if w['compliant'] else 'not compliant':<14} {w['html']}")
+    return 0
+
+
 def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo generate|rotate|audit|policy-check|inventory`` with flags: the same request, built here."""
     doc: dict[str, object] = {"operation": args.command}
@@ -983,6 +1009,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sign", action="append", default=[], help="ceremony: NAME=KEYFILE, once per signing custodian")
     p.add_argument("--actor", help="who is acting (default: the login name); recorded in the audit log")
     p.set_defaults(func=cmd_custodian)
+
+    p = sub.add_parser("report", help="compliance reports from the warehouse: JSON, HTML with charts, CSV evidence")
+    p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
+    p.add_argument("--period", required=True, help="START/END timestamps, or last/30d")
+    p.add_argument("--out", help="directory for the reports (default $KMO_HOME/reports/<period>)")
+    p.add_argument("--policy", help="policy file (cryptoperiods per key type); default the shipped policy")
+    p.set_defaults(func=cmd_report)
 
     from kmo.hsm_commands import add_parser as add_hsm_parser
 

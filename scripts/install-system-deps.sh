@@ -7,6 +7,7 @@ need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn  >/dev/null 2>&1 || need+=(maven)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)   # the PKCS#11 module the HSM tests use
+command -v chromium >/dev/null 2>&1 || need+=(chromium)         # renders the compliance reports in a test
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -93,6 +93,19 @@ def detect_demo(out: Path, others: list) -> tuple[Any, Any]:
     return result, score(result.findings, incidents, result.events)
 
 
+def compliance_reports(settings: Settings, start: Any, newest: Any) -> list[dict[str, Any]]:
+    """Every framework's report over the demo's period, from what landed in the warehouse."""
+    from datetime import timedelta
+
+    from analytics.compliance_report import FRAMEWORKS, Evidence, controls
+    from analytics.report_html import write_report
+    from streams.policy import load_policy
+
+    evidence = Evidence(settings, start, newest + timedelta(seconds=1), load_policy())
+    out = settings.home / "reports" / "demo"
+    return [write_report(out, f, evidence, controls(evidence, f)) for f in FRAMEWORKS]
+
+
 def propose_responses(settings: Settings, findings: list[Any]) -> list[dict[str, Any]]:
     """The responder in propose mode, for every rule whose recommended action is rotate or disable:
     an incident becomes a pending, audited action a human approves by running its command."""
@@ -239,6 +252,11 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
         f"  recall {scored.recall:.0%}; false positives: {len(scored.false_positives)} "
         f"({scored.fp_per_100k:.2f} per 100k benign events); findings in {out / 'findings.jsonl'}"
     )
+    print()
+    reports = compliance_reports(settings, estate.start, result.newest)
+    print("Compliance reports over the demo period (kmo report; JSON, HTML with charts, CSV evidence):")
+    for w in reports:
+        print(f"  {w['framework']:<11} {'compliant' if w['compliant'] else 'not compliant':<14} {w['html']}")
     print()
     print("Try these (the warehouse stays in place; `kmo query --list-saved` lists the saved questions):")
     for title, sql in EXAMPLE_QUERIES:

@@ -16,9 +16,11 @@ seen AS (
     WHERE key_uri IS NOT NULL AND key_uri NOT LIKE '%:alias/%' AND time <= CAST($as_of AS TIMESTAMPTZ)
 )
 SELECT key_id, system, 'inventory snapshot' AS basis, doc->>'$.keyInfo.keyType' AS key_type,
+       doc->>'$.keyInfo.algorithm' AS algorithm,
+       status,
        coalesce(CAST(doc->>'$.currentSince' AS TIMESTAMPTZ), CAST(doc->>'$.keyInfo.createdAt' AS TIMESTAMPTZ)) AS current_since,
        CAST(doc->>'$.keyInfo.expiresAt' AS TIMESTAMPTZ) AS expires_at
 FROM snap
 UNION ALL
-SELECT key_id, system, 'audit logs', NULL, NULL, NULL FROM seen WHERE NOT EXISTS (SELECT 1 FROM snap)
+SELECT key_id, system, 'audit logs', NULL, NULL, NULL, NULL, NULL FROM seen WHERE NOT EXISTS (SELECT 1 FROM snap)
 ORDER BY key_id;

@@ -49,6 +49,14 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
     settings = Settings.from_env({"KMO_HOME": str(tmp_path / ".kmo")})
     found = run_query(settings, "SELECT count(*) AS n FROM events WHERE list_contains(?, uid)", [uids])
     assert found.to_pylist()[0]["n"] == len(uids) > 400
+    # it ends with compliance reports over what landed, each with its charts and evidence
+    for framework in ("nist", "fips-140-3", "pci-dss", "hipaa", "soc2"):
+        page = (tmp_path / ".kmo/reports/demo" / f"{framework}.html").read_text()
+        assert page.count("<svg") == 5 and "Controls" in page
+        assert json.loads((tmp_path / ".kmo/reports/demo" / f"{framework}.json").read_text())["complianceStatus"]
+    assert "pci-dss.html" in run.stdout
+    findings = run_query(settings, "SELECT count(*) AS n FROM findings").to_pylist()[0]["n"]
+    assert findings > 20  # the stream's findings landed too
     status = json.loads(subprocess.run([*KMO, "broker", "status"], env=env, capture_output=True, text=True).stdout)
     assert not status["running"], "the demo stops the broker it started"
 
