@@ -482,6 +482,28 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_cbom(args: argparse.Namespace, settings: Settings) -> int:
+    """The latest inventory as a CycloneDX 1.6 CBOM (stdout, or --out FILE)."""
+    from pathlib import Path
+
+    from analytics.cbom import cbom_from_warehouse
+    from analytics.query import QueryError
+
+    try:
+        doc = cbom_from_warehouse(settings)
+    except QueryError as exc:
+        print(f"kmo cbom: {exc}", file=sys.stderr)
+        return 1
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+    if args.out:
+        Path(args.out).write_text(text)
+        keys = sum(1 for c in doc["components"] if c["cryptoProperties"]["assetType"] == "related-crypto-material")
+        print(f"{args.out}: {keys} keys, {len(doc['components']) - keys} algorithms", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
 def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo generate|rotate|audit|policy-check|inventory`` with flags: the same request, built here."""
     doc: dict[str, object] = {"operation": args.command}
@@ -1016,6 +1038,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory for the reports (default $KMO_HOME/reports/<period>)")
     p.add_argument("--policy", help="policy file (cryptoperiods per key type); default the shipped policy")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("cbom", help="the latest key inventory as a CycloneDX 1.6 cryptographic bill of materials")
+    p.add_argument("--out", help="write here instead of stdout")
+    p.set_defaults(func=cmd_cbom)
 
     from kmo.hsm_commands import add_parser as add_hsm_parser
 

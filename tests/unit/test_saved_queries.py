@@ -149,3 +149,30 @@ def test_kmo_audit_period_from_the_cli(warehouse, monkeypatch: pytest.MonkeyPatc
     assert out["operation"] == "audit" and out["auditReport"]["keysInventoried"] > 0
     assert main(["audit", "--period", "2026-12-01T00:00:00Z"]) == 2
     assert "START/END" in capsys.readouterr().err
+
+
+def test_the_inventory_as_a_cyclonedx_cbom(warehouse, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import json
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    from analytics.cbom import cbom_from_warehouse
+    from kmo.cli import main
+
+    settings, counts = warehouse
+    doc = cbom_from_warehouse(settings)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc)) is None  # valid CycloneDX 1.6
+    keys = [c for c in doc["components"] if c["cryptoProperties"]["assetType"] == "related-crypto-material"]
+    algorithms = {c["bom-ref"]: c for c in doc["components"] if c["cryptoProperties"]["assetType"] == "algorithm"}
+    assert len(keys) == counts["keys"]
+    for key in keys:
+        material = key["cryptoProperties"]["relatedCryptoMaterialProperties"]
+        assert material["algorithmRef"] in algorithms and material["state"] == "active" and material["size"] >= 256
+    aes = next(a for a in algorithms.values() if a["name"] == "AES-256")
+    assert aes["cryptoProperties"]["algorithmProperties"]["certificationLevel"] == ["fips140-3-l3"]  # AWS KMS
+    monkeypatch.setenv("KMO_HOME", str(settings.home))
+    out = settings.home / "cbom.json"
+    assert main(["cbom", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["specVersion"] == "1.6"
+    assert f"{counts['keys']} keys" in capsys.readouterr().err
