@@ -96,6 +96,11 @@ class WarehouseSink:
         self.producer = make_producer(bootstrap)
         self.dead_letters = DeadLetterWriter(self.producer, self.topics.dlq.name, settings.home / "quarantine")
         self.stats = SinkStats()
+        self.parquet = None
+        if settings.parquet:
+            from analytics.parquet_export import ParquetSink
+
+            self.parquet = ParquetSink(settings.parquet)
         self.stop_event = threading.Event()
         self.server = QueryServer(self.con, sink_socket(settings)) if serve_queries else None
 
@@ -181,7 +186,10 @@ class WarehouseSink:
             self.con.execute("BEGIN TRANSACTION")
             try:
                 if events:
-                    inserted = insert_events(self.con, events_to_arrow(events, positions))
+                    table = events_to_arrow(events, positions)
+                    if self.parquet is not None:  # before the commits: at-least-once there, keyed by uid
+                        self.parquet.write(table, self.parquet.batch_id([("e", p, o) for p, o in positions]))
+                    inserted = insert_events(self.con, table)
                 insert_heartbeats(self.con, documents[self.topics.coverage.name])
                 insert_actions(self.con, documents[self.topics.actions.name])
                 insert_inventory(self.con, documents[self.topics.inventory.name])

@@ -14,6 +14,8 @@ variable                         meaning (default)
 ``KMO_CACHE_DIR``                where broker jars are cached (``$XDG_CACHE_HOME/kmo`` or ``~/.cache/kmo``)
 ``KMO_KAFKA_SESSION_TIMEOUT_MS`` consumer-group session timeout: how soon a dead consumer's
                                  partitions move to another (10000)
+``KMO_PARQUET``                  where the sink also writes events as hive-partitioned Parquet
+                                 (a directory, or ``s3://bucket/prefix``); unset: DuckDB only
 ================================ ============================================================
 """
 
@@ -42,6 +44,18 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _parquet(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if raw.startswith("s3://"):
+        if not raw[len("s3://") :].split("/", 1)[0]:
+            raise ConfigError(f"KMO_PARQUET must name a bucket: s3://bucket[/prefix], got {raw!r}")
+        return raw.rstrip("/")
+    if "://" in raw:
+        raise ConfigError(f"KMO_PARQUET is a directory or s3://bucket/prefix, got {raw!r}")
+    return str(Path(raw).absolute())
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a kmo process needs to find its state and its broker."""
@@ -53,6 +67,7 @@ class Settings:
     warehouse: Path
     cache_dir: Path
     session_timeout_ms: int = 10000
+    parquet: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +86,7 @@ class Settings:
             warehouse=Path(env.get("KMO_WAREHOUSE") or home / "warehouse.duckdb").absolute(),
             cache_dir=Path(env.get("KMO_CACHE_DIR") or Path(xdg) / "kmo").absolute(),
             session_timeout_ms=_int(env, "KMO_KAFKA_SESSION_TIMEOUT_MS", 10000, 1000, 300000),
+            parquet=_parquet(env.get("KMO_PARQUET")),
         )
 
     def with_(self, **changes: object) -> Settings:
