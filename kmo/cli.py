@@ -504,6 +504,42 @@ def cmd_cbom(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    """``kmo model train|score``: the learned anomaly model over the warehouse (analytics/anomaly_model.py)."""
+    from analytics import anomaly_model as am
+    from analytics.query import QueryError
+    from analytics.report_html import period_of
+
+    models = settings.home / "models"
+    try:
+        start, end = period_of(args.period)
+        rows = am.features_from_warehouse(settings, start, end)
+        if args.step == "train":
+            model = am.train(rows, algorithm=args.algorithm, quantile=args.quantile)
+            target = am.save(model, models, window=(start, end))
+            models_by = ", ".join(f"{p}: {n}" for p, n in model.meta["rows_by_provider"].items())
+            print(f"trained {args.algorithm} on {len(rows)} key-principal-hours ({models_by})")
+            print(f"saved to {target}")
+            return 0
+        model = am.load(models)
+        findings = model.findings(rows)
+        for finding in findings:
+            print(orjson.dumps(finding.to_ocsf()).decode())
+        if args.publish and findings:
+            from kmo.kafka import ensure_all_topics, produce_confirmed
+
+            topic = ensure_all_topics(settings).findings.name
+            produce_confirmed(settings, topic, [(f.uid.encode(), orjson.dumps(f.to_ocsf())) for f in findings])
+        print(f"{len(rows)} key-principal-hours scored, {len(findings)} anomalous", file=sys.stderr)
+        return 0
+    except (ValueError, am.ModelError) as exc:
+        print(f"kmo model {args.step}: {exc}", file=sys.stderr)
+        return 2
+    except QueryError as exc:
+        print(f"kmo model {args.step}: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_operation(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo generate|rotate|audit|policy-check|inventory`` with flags: the same request, built here."""
     doc: dict[str, object] = {"operation": args.command}
@@ -1042,6 +1078,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cbom", help="the latest key inventory as a CycloneDX 1.6 cryptographic bill of materials")
     p.add_argument("--out", help="write here instead of stdout")
     p.set_defaults(func=cmd_cbom)
+
+    p = sub.add_parser("model", help="the learned anomaly model: train on the warehouse, score a period")
+    p.add_argument("step", choices=["train", "score"])
+    p.add_argument("--period", required=True, help="START/END timestamps, or last/30d")
+    p.add_argument("--algorithm", choices=["isolation-forest", "lof"], default="isolation-forest")
+    p.add_argument("--quantile", type=float, default=0.995, help="train: normal share of training hours (threshold)")
+    p.add_argument("--publish", action="store_true", help="score: send the findings to the findings topic")
+    p.set_defaults(func=cmd_model)
 
     from kmo.hsm_commands import add_parser as add_hsm_parser
 

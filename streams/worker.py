@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,14 +205,27 @@ def make_app(
             for event in events:
                 await principal_in.send(key=(event.actor.principal or "unknown").encode(), value=encode(event))
 
+    windows = _model_windows(settings)
+    last_event = [0.0]
+
     @app.agent(principal_in)
     async def detect_by_principal(stream: Any) -> None:
         async for batch in stream.take(1000, within=0.2):
             events, _ = decode_batch(batch)  # produced by detect_by_key from decoded events
             findings = principal_engine.process(events)
             principal_state.flush()
+            if windows is not None:  # the learned model, on the hours this batch closed
+                findings += windows.add(events)
+                last_event[0] = time.monotonic()
             await publish(findings)
             log.info("by principal: %d events, %d findings", len(events), len(findings))
+
+    idle = float(os.environ.get("KMO_MODEL_IDLE_SECONDS", str(MODEL_IDLE_SECONDS)))
+
+    @app.timer(interval=1.0)
+    async def model_idle_flush() -> None:
+        if windows is not None and windows.open and time.monotonic() - last_event[0] >= idle:
+            await publish(windows.flush_idle())
 
     @app.timer(interval=absence_seconds)
     async def absences() -> None:
@@ -220,6 +234,27 @@ def make_app(
         await publish(findings)
 
     return app
+
+
+MODEL_IDLE_SECONDS = 10.0  # the stream quiet this long: score the hours it has seen past
+
+
+def _model_windows(settings: Settings) -> Any:
+    """Live scoring with the learned model when one is trained (``kmo model train``), else None.
+    Scoring runs on the principal stream, which sees all of a principal's keys in an hour; with
+    several workers, the per-key breadth feature covers only this worker's share of a key's principals."""
+    from datetime import timedelta
+
+    from analytics.anomaly_model import HourWindows, ModelError, load
+
+    try:
+        model = load(settings.home / "models")
+    except ModelError as exc:
+        log.info("no learned model (%s): live model scoring is off", exc)
+        return None
+    grace = timedelta(seconds=float(os.environ.get("KMO_MODEL_GRACE_SECONDS", "300")))
+    log.info("live model scoring on (%s, grace %s)", model.meta["algorithm"], grace)
+    return HourWindows(model, grace)
 
 
 def run_worker(

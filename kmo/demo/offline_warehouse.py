@@ -44,6 +44,7 @@ def build(warehouse: Path, workdir: Path, *, seed: int = 7, days: int = 2) -> di
         sources.append((other.source, other.directory))
     inventory = estate.inventory()
     (workdir / "inventory.json").write_text(json.dumps(inventory))
+    (workdir / "incidents.json").write_text(json.dumps([i.as_dict() for i in estate.incidents]))
 
     events = [e for source, directory in sources for e in read_events(source, [str(workdir / directory)])]
     result = replay(events, policy=load_policy(), inventory=load_inventory(workdir / "inventory.json"))

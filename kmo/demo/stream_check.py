@@ -36,9 +36,10 @@ def _caught_up(consumer: Any, tps: list[TopicPartition], events_topic: str) -> b
     return all((consumer.committed(tp) or 0) >= end for tp, end in ends.items())
 
 
-def _wait_until_quiet(consumer: Any, topic: str, *, deadline: float, quiet_checks: int = 4) -> None:
+def _wait_until_quiet(consumer: Any, topic: str, *, deadline: float, quiet_checks: int = 10) -> None:
     """Faust flushes its producer before it commits, so committed input means written findings; the
-    absence timer, though, publishes on its own clock. Wait until the findings topic stops moving."""
+    absence timer and the model's idle flush (2 s of quiet, checked every second), though, publish on
+    their own clocks. Wait until the findings topic has not moved for 5 s."""
     tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
     last, still = None, 0
     while tps and still < quiet_checks and time.monotonic() < deadline:
@@ -59,6 +60,9 @@ def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: flo
         KMO_HOME=str(settings.home),
         KMO_TOPIC_PREFIX=settings.topic_prefix,
         KMO_ABSENCE_SECONDS="3600",
+        # a backfill arrives out of time order: close model hours only when the stream goes idle
+        KMO_MODEL_GRACE_SECONDS=str(3650 * 86400),
+        KMO_MODEL_IDLE_SECONDS="2",
         KMO_INVENTORY=str(inventory),
     )
     if settings.kafka_bootstrap:

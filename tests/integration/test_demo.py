@@ -27,6 +27,12 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
     # the stream worker and kmo detect agree on the demo's events
     assert "0 only in the stream, 0 only in replay" in run.stderr, run.stderr[-2000:]
     assert "MISSED" not in run.stdout
+    # the learned model, trained on what landed, flags the same hours live in the worker as in batch
+    live = re.search(
+        r"live in the worker: (\d+) anomalous hours; (\d+) identical to batch scoring, 0 only live, 0 only in batch",
+        run.stderr,
+    )
+    assert live and live.group(1) == live.group(2), run.stderr[-2000:]
     proposed = re.search(r"kmo responder \(propose mode\) over those findings: (\d+) pending actions", run.stderr)
     assert proposed and int(proposed.group(1)) > 0, run.stderr[-2000:]
     incidents = json.loads((tmp_path / ".kmo/demo/incidents.json").read_text())
