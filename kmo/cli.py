@@ -606,9 +606,54 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
         lambda doc: configured(doc["system"], doc.get("keystore")),
         AuditLog(settings.home / "actions" / "audit.jsonl"),
     )
+    if args.config:
+        return _scheduled_jobs(args, settings, scheduler)
     while True:
         for entry in scheduler.tick():
             print(orjson.dumps(entry).decode(), flush=True)
+        if args.once:
+            return 0
+        time.sleep(args.interval)
+
+
+def _scheduled_jobs(args: argparse.Namespace, settings: Settings, scheduler: Any) -> int:
+    """``kmo scheduler --config FILE``: the schedule's jobs, caught up after downtime, each announced."""
+    import time
+
+    from analytics.schedule import JobRunner, ScheduleError, load_schedule
+    from analytics.scheduled_tasks import absence_task, report_task
+    from kmo.kafka import ensure_all_topics, produce_confirmed
+    from streams.policy import PolicyError, load_policy
+
+    try:
+        jobs = load_schedule(args.config)
+        policy = load_policy(os.environ.get("KMO_POLICY"))
+    except (ScheduleError, PolicyError) as exc:
+        print(f"kmo scheduler: {exc}", file=sys.stderr)
+        return 2
+    topics = ensure_all_topics(settings)
+
+    def publish(findings: list) -> None:
+        produce_confirmed(
+            settings, topics.findings.name, [(f.uid.encode(), orjson.dumps(f.to_ocsf())) for f in findings]
+        )
+
+    def announce(message: dict) -> None:
+        produce_confirmed(settings, topics.reports.name, [(message["job"].encode(), orjson.dumps(message))])
+        print(orjson.dumps(message).decode(), flush=True)
+
+    runner = JobRunner(
+        settings.home,
+        jobs,
+        {
+            "report": report_task(settings, policy),
+            "absence-detection": absence_task(settings, policy, publish),
+            "rotation-check": lambda job, slot: {"entries": scheduler.tick()},
+        },
+        announce,
+    )
+    while True:
+        runner.run_due()
         if args.once:
             return 0
         time.sleep(args.interval)
@@ -999,7 +1044,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-idle", type=float, help="stop after this many seconds without findings")
     p.set_defaults(func=cmd_responder)
 
-    p = sub.add_parser("scheduler", help="enforce stored rotation policies (rotate what is due, notify before)")
+    p = sub.add_parser(
+        "scheduler", help="rotation policies; with --config, scheduled reports, rotation checks and absence detection"
+    )
+    p.add_argument("--config", help="a schedule (YAML): jobs of task report|rotation-check|absence-detection")
     p.add_argument("--once", action="store_true", help="one pass, then exit (for cron and systemd timers)")
     p.add_argument("--interval", type=float, default=3600, help="seconds between passes (default 3600)")
     p.set_defaults(func=cmd_scheduler)

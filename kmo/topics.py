@@ -31,6 +31,7 @@ class Topics:
     actions: Topic  # what the orchestrator did (OCSF 3004), later issues
     coverage: Topic  # collector heartbeats: what was read, lag, last event time
     inventory: Topic  # key inventory snapshots (keyInfo per key), key = key uri
+    reports: Topic  # announcements of scheduled jobs: reports written, checks run
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Topics:
@@ -44,7 +45,8 @@ class Topics:
             actions=Topic(f"{p}kmo.actions.v1", 1, keep),
             coverage=Topic(f"{p}kmo.coverage.v1", 1),
             inventory=Topic(f"{p}kmo.inventory.v1", 1),
+            reports=Topic(f"{p}kmo.reports.v1", 1),
         )
 
     def all(self) -> tuple[Topic, ...]:
-        return (self.events, self.dlq, self.findings, self.actions, self.coverage, self.inventory)
+        return (self.events, self.dlq, self.findings, self.actions, self.coverage, self.inventory, self.reports)
