@@ -76,6 +76,16 @@ _ERRORS: list[tuple[type[Exception], type[BackendError]]] = [
 ]
 
 
+def _purpose(operation: str, spec: KeySpec) -> tuple[Any, Any]:
+    """(purpose, version algorithm) for a spec: signing types and curves sign, the rest encrypt."""
+    table = _SIGNING if spec.key_type in _SIGNING_TYPES or spec.algorithm.startswith(("ECDSA", "Ed")) else _ENCRYPTING
+    if spec.algorithm not in table:
+        raise Unsupported(
+            "gcp-kms", operation, spec.name, f"Cloud KMS has no {spec.algorithm} key for {spec.key_type} use"
+        )
+    return table[spec.algorithm]
+
+
 def _number(version_name: str) -> int:
     return int(version_name.rsplit("/", 1)[-1])
 
@@ -185,14 +195,7 @@ class GcpKms(RefusesUndeclared):
 
     def generate(self, spec: KeySpec) -> KeyInfo:
         require(self, Capability.GENERATE, spec.name)
-        table = (
-            _SIGNING if spec.key_type in _SIGNING_TYPES or spec.algorithm.startswith(("ECDSA", "Ed")) else _ENCRYPTING
-        )
-        if spec.algorithm not in table:
-            raise Unsupported(
-                "gcp-kms", "generate", spec.name, f"Cloud KMS has no {spec.algorithm} key for {spec.key_type} use"
-            )
-        purpose, algorithm = table[spec.algorithm]
+        purpose, algorithm = _purpose("generate", spec)
         no_pre_activation("gcp-kms", spec)
         try:
             existing = self.describe(spec.name)
@@ -290,14 +293,7 @@ class GcpKms(RefusesUndeclared):
         job = getattr(self, "_import_job", None)
         if job is None:
             raise InvalidKeyState("gcp-kms", "import", spec.name, "no import job: call import_key first")
-        table = (
-            _SIGNING if spec.key_type in _SIGNING_TYPES or spec.algorithm.startswith(("ECDSA", "Ed")) else _ENCRYPTING
-        )
-        if spec.algorithm not in table:
-            raise Unsupported(
-                "gcp-kms", "import", spec.name, f"Cloud KMS has no {spec.algorithm} key for {spec.key_type} use"
-            )
-        purpose, algorithm = table[spec.algorithm]
+        purpose, algorithm = _purpose("import", spec)
         try:
             self.describe(spec.name)
         except KeyNotFound:

@@ -52,6 +52,14 @@ EXAMPLE_QUERIES = (
 )
 
 
+def _sink_until_idle(settings: Settings) -> Any:
+    sink = WarehouseSink(settings)
+    try:
+        return sink.run(until_idle=2.0)
+    finally:
+        sink.close()
+
+
 def _is_model(doc: dict[str, Any]) -> bool:
     return str(doc["finding_info"]["analytic"]["uid"]).startswith("model.")
 
@@ -189,11 +197,7 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
                 f"{summary.dead_lettered} dead-lettered in {summary.seconds:.1f}s"
             )
         _say("[4/7] kmo sink (until caught up)")
-        sink = WarehouseSink(settings)
-        try:
-            stats = sink.run(until_idle=2.0)
-        finally:
-            sink.close()
+        stats = _sink_until_idle(settings)
         _say(
             f"      {stats.inserted} events written to {settings.warehouse} in {stats.batches} batches "
             f"({stats.duplicates} duplicates ignored)"
@@ -240,11 +244,7 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
         from actions.audit_shipper import ship
 
         shipped = ship(settings)
-        sink = WarehouseSink(settings)
-        try:
-            stats = sink.run(until_idle=2.0)
-        finally:
-            sink.close()
+        stats = _sink_until_idle(settings)
         _say(
             f"      kmo ship-audit + kmo sink: {shipped} orchestrator audit entries shipped; findings and actions "
             f"stored ({stats.consumed} messages)"

@@ -12,6 +12,7 @@ import pytest
 
 from analytics.query import run_query
 from kmo.settings import Settings
+from tests.integration.test_report_browser import render
 
 pytestmark = pytest.mark.integration
 KMO = [sys.executable, "-m", "kmo.cli"]
@@ -61,6 +62,8 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
         assert page.count("<svg") == 5 and "Controls" in page
         assert json.loads((tmp_path / ".kmo/reports/demo" / f"{framework}.json").read_text())["complianceStatus"]
     assert "pci-dss.html" in run.stdout
+    dom, console = render(tmp_path / ".kmo/reports/demo/pci-dss.html", tmp_path / "chromium-profile")
+    assert console == [] and 'data-ready="1"' in dom and dom.count("<svg") == 5  # it opens in a browser
     findings = run_query(settings, "SELECT count(*) AS n FROM findings").to_pylist()[0]["n"]
     assert findings > 20  # the stream's findings landed too
     status = json.loads(subprocess.run([*KMO, "broker", "status"], env=env, capture_output=True, text=True).stdout)
