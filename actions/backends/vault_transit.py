@@ -128,7 +128,8 @@ class VaultTransit(RefusesUndeclared):
             names = self._call("list", None, self.client.secrets.transit.list_keys)["data"]["keys"]
         except KeyNotFound:
             return []  # Vault answers 404 for an empty list
-        return [self.describe(n) for n in names]
+        # entries ending in "/" are storage prefixes, not keys (OpenBao lists "import/" after a BYOK import)
+        return [self.describe(n) for n in names if not n.endswith("/")]
 
     def generate(self, spec: KeySpec) -> KeyInfo:
         require(self, Capability.GENERATE, spec.name)

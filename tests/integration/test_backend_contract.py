@@ -580,3 +580,16 @@ def test_pre_activation_is_held_only_where_the_backend_has_the_state(backend, re
         backend.generate(spec)
     with pytest.raises(KeyNotFound):
         backend.describe(spec.name)
+
+
+def test_transit_lists_only_keys_after_a_byok_import(openbao_client, tmp_path: Path) -> None:
+    from actions.audit_log import AuditLog
+    from actions.distribution import distribute
+
+    local = LocalKeystore(tmp_path / "ks")
+    local.generate(KeySpec(name="byok-listed", key_type="data", algorithm="AES-256"))
+    transit = VaultTransit(openbao_client)
+    distribute(local, "byok-listed", transit, "byok-listed", AuditLog(tmp_path / "audit.jsonl"), "ops")
+    assert "import/" in openbao_client.secrets.transit.list_keys()["data"]["keys"]  # what OpenBao answers
+    names = {k.ref.uri for k in transit.list_keys()}
+    assert "vault:transit/keys/byok-listed" in names and not any(n.endswith("/") for n in names)
