@@ -34,9 +34,15 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "fetch":
         print(fetch_jars(settings, offline=args.offline))
         return 0
-    broker = EmbeddedKafka(settings, port=args.port)
+    broker = EmbeddedKafka(settings, port=args.port, tls=args.tls)
     if args.action == "start":
         print(broker.start())
+        if args.tls:
+            tls = broker.dir / "tls"
+            print(f"SSL 127.0.0.1:{broker.state.tls_port} (KMO_KAFKA_SSL_CAFILE={tls / 'ca.pem'})")
+            print(
+                f"SASL_SSL 127.0.0.1:{broker.state.sasl_port} (user kmo, KMO_KAFKA_SASL_PASSWORD_FILE={tls / 'sasl-password'})"
+            )
     elif args.action == "stop":
         print("stopped" if broker.stop() else "not running")
     else:
@@ -917,6 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["fetch", "start", "stop", "status"])
     p.add_argument("--port", type=int, help="listener port (default: free port, kept across restarts)")
     p.add_argument("--offline", action="store_true", help="fetch: use only the local Maven repository")
+    p.add_argument("--tls", action="store_true", help="start: also open TLS and SASL_SSL listeners (own CA)")
     p.set_defaults(func=cmd_broker)
 
     p = sub.add_parser("ingest", help="read audit logs and produce normalised events to Kafka")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,79 @@ def resolve_bootstrap(settings: Settings) -> str:
     )
 
 
-def admin(bootstrap: str) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kmo-admin", request_timeout_ms=15000)
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
-def wait_ready(bootstrap: str, timeout: float = 60.0) -> float:
+def security_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """kafka-python settings for TLS and SASL, from the environment (never the command line):
+
+    ``KMO_KAFKA_SECURITY_PROTOCOL`` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), ``KMO_KAFKA_SSL_CAFILE``
+    (the CA to trust), ``KMO_KAFKA_SSL_CERTFILE``/``KMO_KAFKA_SSL_KEYFILE`` (a client certificate),
+    ``KMO_KAFKA_SASL_MECHANISM`` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), ``KMO_KAFKA_SASL_USERNAME`` and
+    the password in ``KMO_KAFKA_SASL_PASSWORD`` or, better, a file named by ``KMO_KAFKA_SASL_PASSWORD_FILE``.
+    """
+    env = os.environ if env is None else env
+    protocol = env.get("KMO_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"KMO_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    config: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        for var, key in (("KMO_KAFKA_SSL_CAFILE", "ssl_cafile"), ("KMO_KAFKA_SSL_CERTFILE", "ssl_certfile"),
+                         ("KMO_KAFKA_SSL_KEYFILE", "ssl_keyfile")):  # fmt: skip
+            if env.get(var):
+                if not Path(env[var]).is_file():
+                    raise ConfigError(f"{var} names no readable file: {env[var]}")
+                config[key] = env[var]
+    if protocol.startswith("SASL"):
+        mechanism = env.get("KMO_KAFKA_SASL_MECHANISM") or "PLAIN"
+        if mechanism not in MECHANISMS:
+            raise ConfigError(f"KMO_KAFKA_SASL_MECHANISM must be one of {', '.join(MECHANISMS)}, got {mechanism!r}")
+        user = env.get("KMO_KAFKA_SASL_USERNAME")
+        password = env.get("KMO_KAFKA_SASL_PASSWORD")
+        if env.get("KMO_KAFKA_SASL_PASSWORD_FILE"):
+            try:
+                password = Path(env["KMO_KAFKA_SASL_PASSWORD_FILE"]).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"KMO_KAFKA_SASL_PASSWORD_FILE cannot be read: {exc.strerror}") from None
+        if not user or not password:
+            raise ConfigError(f"{protocol} needs KMO_KAFKA_SASL_USERNAME and a password (…_PASSWORD_FILE)")
+        config |= {"sasl_mechanism": mechanism, "sasl_plain_username": user, "sasl_plain_password": password}
+    return config
+
+
+def faust_credentials(env: Mapping[str, str] | None = None) -> Any:
+    """The same settings for Faust (aiokafka): None for PLAINTEXT."""
+    import ssl
+
+    import faust
+
+    config = security_from_env(env)
+    context = None
+    if config["security_protocol"] in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=config.get("ssl_cafile"))
+        if config.get("ssl_certfile"):
+            context.load_cert_chain(config["ssl_certfile"], config.get("ssl_keyfile"))
+    if config["security_protocol"].startswith("SASL"):
+        return faust.SASLCredentials(
+            username=config["sasl_plain_username"],
+            password=config["sasl_plain_password"],
+            ssl_context=context,
+            mechanism=config["sasl_mechanism"],
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
+
+def admin(bootstrap: str, security: dict[str, Any] | None = None) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="kmo-admin",
+        request_timeout_ms=15000,
+        **(security if security is not None else security_from_env()),
+    )
+
+
+def wait_ready(bootstrap: str, timeout: float = 60.0, security: dict[str, Any] | None = None) -> float:
     """Block until a metadata request succeeds; return the seconds it took.
 
     Raises:
@@ -80,7 +149,7 @@ def wait_ready(bootstrap: str, timeout: float = 60.0) -> float:
             time.sleep(0.1)
     while time.monotonic() - start < timeout:
         try:
-            client = admin(bootstrap)
+            client = admin(bootstrap, security)
             try:
                 client.describe_cluster()
             finally:
@@ -130,6 +199,7 @@ def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         "batch_size": 512 * 1024,
         "max_request_size": MAX_MESSAGE_BYTES,
         "retries": 10,
+        **security_from_env(),
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -166,6 +236,7 @@ def make_consumer(
         "session_timeout_ms": session_timeout_ms,
         "heartbeat_interval_ms": max(300, session_timeout_ms // 4),
         "max_poll_interval_ms": 300000,
+        **security_from_env(),
     }
     config.update(overrides)
     return KafkaConsumer(**config)

@@ -26,7 +26,7 @@ import faust
 import orjson
 
 from ingest.schema import DecodeError, decode, encode
-from kmo.kafka import MAX_MESSAGE_BYTES, ensure_all_topics, resolve_bootstrap
+from kmo.kafka import MAX_MESSAGE_BYTES, ensure_all_topics, faust_credentials, resolve_bootstrap
 from kmo.settings import Settings
 from kmo.topics import Topic
 from streams.engine import Engine
@@ -127,6 +127,7 @@ def make_app(
     app = faust.App(
         f"{settings.topic_prefix}kmo-worker",
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(),  # TLS / SASL from the environment, as for every kmo client
         store="memory://",
         topic_partitions=settings.events_partitions,
         topic_replication_factor=1,

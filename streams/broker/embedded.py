@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from actions.private_files import write_private
 from kmo.kafka import MAX_MESSAGE_BYTES, bootstrap_file, wait_ready
 from kmo.settings import Settings
 
@@ -101,6 +102,8 @@ class BrokerState:
     port: int
     controller_port: int
     cluster_id: str
+    tls_port: int = 0  # SSL listener (0: none yet)
+    sasl_port: int = 0  # SASL_SSL listener, PLAIN mechanism
 
 
 class EmbeddedKafka:
@@ -109,8 +112,11 @@ class EmbeddedKafka:
     Not thread-safe; one process manages a given home at a time (the pid file says which broker).
     """
 
-    def __init__(self, settings: Settings, *, port: int | None = None, heap_mb: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, port: int | None = None, heap_mb: int | None = None, tls: bool = False
+    ) -> None:
         self.settings = settings
+        self.tls = tls
         self.dir = settings.home / "kafka"
         self.data_dir = self.dir / "data"
         self.requested_port = port
@@ -148,14 +154,35 @@ class EmbeddedKafka:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _write_config(self, state: BrokerState) -> Path:
+        listeners = [f"PLAINTEXT://127.0.0.1:{state.port}"]
+        tls: dict[str, str] = {}
+        if self.tls:  # TLS and SASL_SSL listeners beside the plaintext one (streams/broker/tls.py)
+            from streams.broker.tls import SASL_USER, ensure_material
+
+            state.tls_port = state.tls_port or _free_port()
+            state.sasl_port = state.sasl_port or _free_port()
+            material = ensure_material(self.dir / "tls")
+            listeners += [f"SSL://127.0.0.1:{state.tls_port}", f"SASL_SSL://127.0.0.1:{state.sasl_port}"]
+            sasl_password = material["sasl_password"].read_text()
+            tls = {
+                "ssl.keystore.type": "PKCS12",
+                "ssl.keystore.location": str(material["keystore"]),
+                "ssl.keystore.password": material["keystore_password"].read_text(),
+                "ssl.key.password": material["keystore_password"].read_text(),
+                "sasl.enabled.mechanisms": "PLAIN",
+                "listener.name.sasl_ssl.plain.sasl.jaas.config": "org.apache.kafka.common.security.plain."
+                f'PlainLoginModule required user_{SASL_USER}="{sasl_password}";',
+                "inter.broker.listener.name": "PLAINTEXT",
+            }
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{state.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{state.port},CONTROLLER://127.0.0.1:{state.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{state.port}",
+            "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{state.controller_port}"]),
+            "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
+            **tls,
             "log.dirs": str(self.data_dir),
             "num.partitions": "4",
             # kmo creates every topic explicitly with its partition count; a typo must fail loudly.
@@ -175,7 +202,7 @@ class EmbeddedKafka:
             "log.retention.hours": "168",
         }
         path = self.dir / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        write_private(path, "".join(f"{k}={v}\n" for k, v in props.items()).encode())  # may hold a password
         return path
 
     def start(self, *, timeout: float = 90.0) -> str:
@@ -216,6 +243,7 @@ class EmbeddedKafka:
             if proc.returncode != 0:
                 raise BrokerError(f"formatting the Kafka data dir failed:\n{proc.stdout}{proc.stderr}")
         self._state_file.write_text(json.dumps(state.__dict__))
+        self.state = state
         with resources.as_file(resources.files("streams.broker") / "log4j2.properties") as log_config:
             args = [
                 java,
@@ -234,7 +262,7 @@ class EmbeddedKafka:
         self._pid_file.write_text(str(proc.pid))
         bootstrap = f"127.0.0.1:{state.port}"
         try:
-            waited = wait_ready(bootstrap, timeout)
+            waited = wait_ready(bootstrap, timeout, security={"security_protocol": "PLAINTEXT"})
         except Exception as exc:
             self.stop()
             raise BrokerError(f"Kafka did not become ready: {exc}\n{self.log_tail()}") from exc
