@@ -40,8 +40,9 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         if args.tls:
             tls = broker.dir / "tls"
             print(f"SSL 127.0.0.1:{broker.state.tls_port} (KMO_KAFKA_SSL_CAFILE={tls / 'ca.pem'})")
+            password_file = tls / "sasl-password"
             print(
-                f"SASL_SSL 127.0.0.1:{broker.state.sasl_port} (user kmo, KMO_KAFKA_SASL_PASSWORD_FILE={tls / 'sasl-password'})"
+                f"SASL_SSL 127.0.0.1:{broker.state.sasl_port} (user kmo, KMO_KAFKA_SASL_PASSWORD_FILE={password_file})"
             )
     elif args.action == "stop":
         print("stopped" if broker.stop() else "not running")
