@@ -15,6 +15,7 @@ from typing import Any
 
 from actions.audit_log import AuditLog
 from actions.backends.base import BackendError, Capability, KeyBackend
+from actions.resilience import rotate_once
 
 
 class CoordinationRefused(Exception):
@@ -57,7 +58,7 @@ def rotate_together(participants: list[Participant], audit: AuditLog, actor: str
     done: list[tuple[Participant, int | None]] = []
     for p, previous_version in zip(plan, before, strict=True):
         try:
-            info = p.backend.rotate(p.name)
+            info = rotate_once(p.backend, p.name)[0]  # throttling is retried, never a second rotation
         except BackendError as exc:
             audit.append(
                 {

@@ -10,6 +10,7 @@ over what the key manager says now (actions/compliance.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import uuid
@@ -32,6 +33,7 @@ from actions.destruction import REQUIRED_APPROVALS, DestructionPipeline, Destruc
 from actions.inventory_publish import key_entry
 from actions.key_names import name_in_backend
 from actions.request import RequestError, rotation_policy, validate_request
+from actions.resilience import retrying, rotate_once
 from actions.scheduler import PolicyStore
 from ingest.schema import format_timestamp
 from streams.policy import Policy, load_policy
@@ -132,7 +134,7 @@ def _rotate(doc: dict[str, Any], backend: KeyBackend, rollback_to: int | None = 
     if "keyId" not in doc:
         raise RequestError(["keyId: required for rotate"])
     name = _key_name(doc)
-    before = backend.describe(name)
+    before = retrying(functools.partial(backend.describe, name))
     if rollback_to is not None and Capability.ROLLBACK in backend.capabilities:
         since = before.current_since
         if since is not None and datetime.now(UTC) - since > ROLLBACK_WINDOW:
@@ -142,8 +144,8 @@ def _rotate(doc: dict[str, Any], backend: KeyBackend, rollback_to: int | None = 
                 name,
                 f"the rollback window ({ROLLBACK_WINDOW.days} days after a rotation) has passed; rotate forward",
             )
-    # an adapter without rollback refuses with its own reason
-    after = backend.rotate(name) if rollback_to is None else backend.rollback(name, rollback_to)
+    # an adapter without rollback refuses with its own reason; a rotation is retried, never repeated
+    after = rotate_once(backend, name)[0] if rollback_to is None else backend.rollback(name, rollback_to)
     return {
         "keyInfo": after.to_schema(),
         "rotationStatus": {

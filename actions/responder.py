@@ -10,6 +10,7 @@ refuses it, and this module has no path to it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from actions.audit_log import AuditIndex, AuditLog
 from actions.backends.base import BackendError, KeyBackend
 from actions.key_names import key_name
 from actions.private_files import write_private
+from actions.resilience import retrying, rotate_once
 from ingest.schema import Provider
 from streams.policy import Policy
 
@@ -128,7 +130,11 @@ class Responder:
             written.append(self.audit.append({**base, "outcome": "requested"}))
             self._acted.append(now)
             try:
-                info = backend.rotate(name) if step.action == "rotate" else backend.disable(name)
+                # rotation exactly once despite timeouts; disabling is idempotent, so simply retried
+                if step.action == "rotate":
+                    info = rotate_once(backend, name)[0]
+                else:
+                    info = retrying(functools.partial(backend.disable, name))
             except BackendError as exc:
                 log.warning("responder %s %s failed: %s", step.action, step.key_uri, exc)
                 written.append(

@@ -26,6 +26,7 @@ from actions.audit_log import AuditIndex, AuditLog
 from actions.backends.base import BackendError, KeyBackend, KeyInfo
 from actions.private_files import write_private
 from actions.request import RotationPolicy
+from actions.resilience import rotate_once
 from ingest.schema import format_timestamp, parse_timestamp
 
 
@@ -138,7 +139,7 @@ class Scheduler:
                         {**base, "operation": "rotate", "outcome": "requested", "due": format_timestamp(decision.due)}
                     )
                 )
-                info = backend.rotate(doc["name"])
+                info = rotate_once(backend, doc["name"])[0]
                 self.store.touch(uri, now)
                 written.append(
                     self.audit.append({**base, "operation": "rotate", "outcome": "succeeded", "version": info.version})
