@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import duckdb
 import orjson
 from kafka import TopicPartition
 from kafka.errors import CommitFailedError
@@ -38,6 +39,7 @@ from kmo.kafka import ensure_all_topics, make_consumer, make_producer, resolve_b
 from kmo.settings import Settings
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = 2.0  # while the warehouse is locked or cannot be written
 
 
 @dataclass
@@ -47,6 +49,7 @@ class SinkStats:
     inserted: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    write_retries: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, float | int]:
@@ -77,7 +80,8 @@ class WarehouseSink:
         self.batch_seconds = batch_seconds
         bootstrap = resolve_bootstrap(settings)
         self.topics = ensure_all_topics(settings, bootstrap)
-        self.con = open_warehouse(settings.warehouse)
+        self.stop_event = threading.Event()
+        self.con = self._open_when_free(settings)
         self.consumer = make_consumer(
             bootstrap, group_id, session_timeout_ms=settings.session_timeout_ms, max_poll_records=batch_max
         )
@@ -101,8 +105,47 @@ class WarehouseSink:
             from analytics.parquet_export import ParquetSink
 
             self.parquet = ParquetSink(settings.parquet)
-        self.stop_event = threading.Event()
         self.server = QueryServer(self.con, sink_socket(settings)) if serve_queries else None
+
+    def _open_when_free(self, settings: Settings) -> duckdb.DuckDBPyConnection:
+        """The warehouse, waiting (and saying why) while another process holds its write lock."""
+        waited, said = 0.0, -1.0
+        while True:
+            try:
+                return open_warehouse(settings.warehouse)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or self.stop_event.is_set():
+                    raise
+                if said < 0 or waited - said >= 30:
+                    log.warning("the warehouse %s is locked (%s); waiting for it", settings.warehouse, exc)
+                    said = waited
+                time.sleep(RETRY_SECONDS)
+                waited += RETRY_SECONDS
+
+    def _write(self, write: Callable[[], int]) -> int:
+        """Run one DuckDB transaction, retrying it while the file cannot be written (a full disk,
+        an I/O error): nothing new is consumed and no offset moves until the batch is in."""
+        waited, said = 0.0, -1.0
+        while True:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                inserted = write()
+                crash_point("sink.before_db_commit")
+                self.con.execute("COMMIT")
+                return inserted
+            except duckdb.IOException as exc:
+                self.con.execute("ROLLBACK")
+                if self.stop_event.is_set():
+                    raise
+                if said < 0 or waited - said >= 30:
+                    log.error("cannot write the warehouse (%s); holding this batch and retrying", exc)
+                    said = waited
+                self.stats.write_retries += 1
+                time.sleep(RETRY_SECONDS)
+                waited += RETRY_SECONDS
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
 
     def run(self, *, until_idle: float | None = None, on_batch: Callable[[SinkStats], None] | None = None) -> SinkStats:
         """Consume until stopped (SIGTERM/SIGINT or :attr:`stop_event`), or, with ``until_idle``,
@@ -183,22 +226,19 @@ class WarehouseSink:
             self.stats.dead_lettered += len(pending)
         inserted = 0
         if events or any(documents.values()):
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                if events:
-                    table = events_to_arrow(events, positions)
-                    if self.parquet is not None:  # before the commits: at-least-once there, keyed by uid
-                        self.parquet.write(table, self.parquet.batch_id([("e", p, o) for p, o in positions]))
-                    inserted = insert_events(self.con, table)
+            table = events_to_arrow(events, positions) if events else None
+            if table is not None and self.parquet is not None:  # before the commits: at-least-once, keyed by uid
+                self.parquet.write(table, self.parquet.batch_id([("e", p, o) for p, o in positions]))
+
+            def write() -> int:
+                added = insert_events(self.con, table) if table is not None else 0
                 insert_heartbeats(self.con, documents[self.topics.coverage.name])
                 insert_actions(self.con, documents[self.topics.actions.name])
                 insert_inventory(self.con, documents[self.topics.inventory.name])
                 insert_findings(self.con, documents[self.topics.findings.name])
-                crash_point("sink.before_db_commit")
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
+                return added
+
+            inserted = self._write(write)
         crash_point("sink.after_db_commit")
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for rec in records:
