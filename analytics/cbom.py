@@ -9,6 +9,7 @@ key (``inventory_latest``): what ``kmo inventory --all --publish`` last saw. No 
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,7 @@ _FIPS_LEVEL = {"aws-kms": "fips140-3-l3"}  # AWS documents its KMS HSMs as FIPS 
 
 
 def _certification(system: str) -> list[str]:
-    validated, _what = fips_status(system)
+    validated, _what = fips_status(system, os.environ.get("KMO_HSM_FIPS_CERT"))
     if validated is True:
         return [_FIPS_LEVEL.get(system, "other")]
     return ["none"] if validated is False else ["unknown"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -202,7 +203,7 @@ def controls(ev: Evidence, framework: str) -> list[ControlResult]:
         systems = sorted({k["system"] for k in ev.inventory})
         unvalidated = []
         for system in systems:
-            validated, what = fips_status(system)
+            validated, what = fips_status(system, os.environ.get("KMO_HSM_FIPS_CERT"))
             if validated is not True:
                 unvalidated.append({"system": system, "validated": validated, "module": what})
         results.append(

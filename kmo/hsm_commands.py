@@ -59,13 +59,14 @@ def cmd_hsm(args: argparse.Namespace, settings: Settings) -> int:
     from actions.audit_log import AuditLog
     from actions.backends.base import BackendError
     from actions.private_files import write_private
+    from ingest.schema import KeyRef
 
     audit = AuditLog(settings.home / "actions" / "audit.jsonl")
     actor = args.actor or getpass.getuser()
     out: Any
     try:
         source = _hsm()
-        uri = f"pkcs11:token={source.token_label};object={args.key}" if args.key else None
+        uri = KeyRef.pkcs11(source.token_label, label=args.key).uri if args.key else None
         base = {"operation": f"hsm-{args.step}", "actor": actor, "system": "hsm", "keyId": uri}
         if args.step == "health":
             from actions.hsm_health import health
