@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install sysdeps broker-jars clean
+.PHONY: demo test soak lint install sysdeps broker-jars clean
 
 demo: install broker-jars
 	$(BIN)/kmo demo
@@ -12,6 +12,10 @@ demo: install broker-jars
 test: install broker-jars
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# minutes at a steady rate with every component running (not part of `make test`): bench/soak.py
+soak: install broker-jars
+	$(BIN)/python bench/soak.py
 
 lint: install
 	$(BIN)/ruff check .
