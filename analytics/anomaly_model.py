@@ -4,9 +4,11 @@
   scoring run it on the warehouse; the stream worker runs the *same text* on an in-memory DuckDB
   holding the hour it has just closed (:class:`HourWindows`), so the model never sees features
   computed two ways. Counts enter as ``log1p``; ``night`` and ``weekend`` as flags.
-* **Model**: scikit-learn's IsolationForest (unsupervised: the labels are never used in training),
-  with the anomaly threshold set at a quantile of the training scores. ``bench/model_eval.py``
-  measures it against the labelled demo incidents, beside a LocalOutlierFactor and the rules.
+* **Model**: scikit-learn's IsolationForest, one per key manager (unsupervised: the labels are never
+  used in training), each hour also measured against its own pair's, key's and principal's usual,
+  the anomaly threshold at a quantile of each model's training scores. ``bench/model_eval.py``
+  measured this against the labelled demo incidents, beside LocalOutlierFactor, a single model over
+  every source, and the rules; the README has the figures.
 * **Saved** under ``$KMO_HOME/models/<id>/`` as ``model.joblib`` (0600) plus ``meta.json``: the
   feature query's SHA-256 (a model is refused if the query changed since), the training window,
   row count, threshold and library versions.
@@ -113,9 +115,6 @@ class Model:
     parts: dict[str, Part]
     meta: dict[str, Any]
     base: dict[str, dict[str, float]]
-
-    def part(self, provider: str) -> Part:
-        return self.parts.get(provider) or self.parts[ALL]
 
     def scores(self, rows: list[dict[str, Any]]) -> list[tuple[float, Part]]:
         """Each row's score (higher is more normal; scikit-learn's decision_function) and its part."""
