@@ -47,6 +47,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         broker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _state_outside_the_repository(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A test that runs kmo without choosing a KMO_HOME writes to a temporary one, never to ./.kmo in
+    the checkout (where it would, for one, make `make demo` refuse a home that is not a demo's)."""
+    monkeypatch.setenv("KMO_HOME", str(tmp_path_factory.mktemp("home")))
+
+
 def make_settings(home: Path, bootstrap: str | None = None, **extra: str) -> Settings:
     env = {
         "KMO_HOME": str(home),
