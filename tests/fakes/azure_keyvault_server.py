@@ -13,8 +13,6 @@ Times are whole Unix seconds, as the service sends them. ``denied`` names operat
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import os
 import re
@@ -271,38 +269,21 @@ def _handler(vault: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made with cryptography (no openssl binary needed)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+def _certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """(CA file, server certificate file, server key file) for 127.0.0.1, made with cryptography."""
+    from cryptography.hazmat.primitives import serialization
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    from streams.broker.tls import local_server_certificate
+
+    ca, key, cert = local_server_certificate("kmo test CA", days=1)
+    ca_path, cert_path, key_path = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     key_path.chmod(0o600)
-    return cert_path, key_path
+    return ca_path, cert_path, key_path
 
 
 @contextmanager
@@ -310,7 +291,7 @@ def serve(*, managed_hsm: bool = False, recoverable_days: int | None = 90) -> It
     """Yields (state, vault url, CA file the client must trust)."""
     vault = FakeKeyVault(managed_hsm=managed_hsm, recoverable_days=recoverable_days)
     with tempfile.TemporaryDirectory(prefix="kmo-akv-") as tmp:
-        cert, key = _certificate(Path(tmp))
+        ca, cert, key = _certificate(Path(tmp))
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(vault))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
@@ -319,7 +300,7 @@ def serve(*, managed_hsm: bool = False, recoverable_days: int | None = 90) -> It
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            yield vault, f"https://{vault.host}", str(cert)
+            yield vault, f"https://{vault.host}", str(ca)
         finally:
             server.shutdown()
             server.server_close()
