@@ -287,23 +287,26 @@ class HourWindows:
         if self.newest is None:
             return []
         closed = sorted(h for h in self.open if self.newest >= h + timedelta(hours=1) + grace)
-        findings: list[Finding] = []
-        for hour in closed:
-            findings += self.model.findings(hour_features(self.open.pop(hour), hour))
-            self.scored.add(hour)
+        if not closed:
+            return []
+        events = [e for hour in closed for e in self.open.pop(hour)]
+        # one query and one model call for every closed hour (the SQL groups by hour itself)
+        findings = self.model.findings(hour_features(events, closed[0], closed[-1] + timedelta(hours=1)))
+        self.scored.update(closed)
         if len(self.scored) > 24 * 14:  # remember two weeks of scored hours, no more
             self.scored = set(sorted(self.scored)[-24 * 14 :])
         return findings
 
 
-def hour_features(events: list[Any], hour: datetime) -> list[dict[str, Any]]:
-    """``model_features`` over one hour of events, computed by the same SQL in an in-memory DuckDB."""
+def hour_features(events: list[Any], hour: datetime, end: datetime | None = None) -> list[dict[str, Any]]:
+    """``model_features`` over events from ``hour`` to ``end`` (one hour by default), computed by the
+    same SQL in an in-memory DuckDB."""
     from analytics.warehouse import events_to_arrow
 
     con = duckdb.connect()
     try:
         con.register("events", events_to_arrow(events))
-        params = {"start": format_timestamp(hour), "end": format_timestamp(hour + timedelta(hours=1))}
+        params = {"start": format_timestamp(hour), "end": format_timestamp(end or hour + timedelta(hours=1))}
         return con.sql(feature_sql(), params=params).to_arrow_table().to_pylist()
     finally:
         con.close()

@@ -16,6 +16,7 @@ deterministic uids: re-processing after a crash re-publishes the same finding, n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -191,9 +192,13 @@ def make_app(
                 bad.append((raw, exc.reason))
         return good, bad
 
+    # when each agent last had events: the model's idle flush waits until the whole worker is quiet
+    last_event = {"key": 0.0, "principal": 0.0}
+
     @app.agent(events_in)
     async def detect_by_key(stream: Any) -> None:
         async for batch in stream.take(1000, within=0.2):
+            last_event["key"] = time.monotonic()
             events, bad = decode_batch(batch)
             for raw, reason in bad:
                 await dlq_out.send(
@@ -207,7 +212,7 @@ def make_app(
                 await principal_in.send(key=(event.actor.principal or "unknown").encode(), value=encode(event))
 
     windows = _model_windows(settings)
-    last_event = [0.0]
+    windows_lock = asyncio.Lock()
 
     @app.agent(principal_in)
     async def detect_by_principal(stream: Any) -> None:
@@ -216,8 +221,9 @@ def make_app(
             findings = principal_engine.process(events)
             principal_state.flush()
             if windows is not None:  # the learned model, on the hours this batch closed
-                findings += windows.add(events)
-                last_event[0] = time.monotonic()
+                async with windows_lock:  # scoring runs in a thread: the event loop (heartbeats) goes on
+                    findings += await asyncio.to_thread(windows.add, events)
+            last_event["principal"] = time.monotonic()
             await publish(findings)
             log.info("by principal: %d events, %d findings", len(events), len(findings))
 
@@ -225,8 +231,12 @@ def make_app(
 
     @app.timer(interval=1.0)
     async def model_idle_flush() -> None:
-        if windows is not None and windows.open and time.monotonic() - last_event[0] >= idle:
-            await publish(windows.flush_idle())
+        # both streams quiet: a pause of the principal stream alone (the key stream still working
+        # through a backlog) would score hours whose events are still on their way
+        quiet = time.monotonic() - max(last_event.values())
+        if windows is not None and windows.open and quiet >= idle and not windows_lock.locked():
+            async with windows_lock:
+                await publish(await asyncio.to_thread(windows.flush_idle))
 
     @app.timer(interval=absence_seconds)
     async def absences() -> None:

@@ -227,7 +227,8 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
 
     if broker is not None or settings.kafka_bootstrap:
         _say("[6/7] kmo worker (Faust) over the same events in Kafka, until caught up")
-        stream, seconds = run_worker_until_caught_up(settings, out / "inventory.json")
+        expected = {f.uid for f in result.findings if f.evidence} | {f.uid for f in model_findings}
+        stream, seconds = run_worker_until_caught_up(settings, out / "inventory.json", expected)
         same, extra, missing = compare({u: d for u, d in stream.items() if not _is_model(d)}, result.findings)
         _say(
             f"      {len(stream)} findings on {Topics.for_settings(settings).findings.name} in {seconds:.0f}s; "

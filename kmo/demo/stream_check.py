@@ -36,10 +36,10 @@ def _caught_up(consumer: Any, tps: list[TopicPartition], events_topic: str) -> b
     return all((consumer.committed(tp) or 0) >= end for tp, end in ends.items())
 
 
-def _wait_until_quiet(consumer: Any, topic: str, *, deadline: float, quiet_checks: int = 10) -> None:
+def _wait_until_quiet(consumer: Any, topic: str, *, deadline: float, quiet_checks: int = 16) -> None:
     """Faust flushes its producer before it commits, so committed input means written findings; the
-    absence timer and the model's idle flush (2 s of quiet, checked every second), though, publish on
-    their own clocks. Wait until the findings topic has not moved for 5 s."""
+    absence timer and the model's idle flush (4 s of quiet, checked every second), though, publish on
+    their own clocks. Wait until the findings topic has not moved for 8 s."""
     tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
     last, still = None, 0
     while tps and still < quiet_checks and time.monotonic() < deadline:
@@ -49,9 +49,13 @@ def _wait_until_quiet(consumer: Any, topic: str, *, deadline: float, quiet_check
         time.sleep(0.5)
 
 
-def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: float = 300.0) -> tuple[dict, float]:
-    """Start the worker, wait for it to commit the end of both its input topics, stop it.
-    Returns the latest state of every finding it published and the seconds it took."""
+def run_worker_until_caught_up(
+    settings: Settings, inventory: Path, expected: set[str] | frozenset[str] = frozenset(), timeout: float = 300.0
+) -> tuple[dict, float]:
+    """Start the worker, wait for it to commit the end of both its input topics (and, within the
+    timeout, for the ``expected`` finding uids: the model scores its hours once the stream is quiet,
+    which is after the input is committed), stop it. Returns the latest state of every finding it
+    published and the seconds it took."""
     bootstrap = resolve_bootstrap(settings)
     topics = Topics.for_settings(settings)
     by_principal = f"{settings.topic_prefix}kmo.events.by-principal.v1"
@@ -62,7 +66,7 @@ def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: flo
         KMO_ABSENCE_SECONDS="3600",
         # a backfill arrives out of time order: close model hours only when the stream goes idle
         KMO_MODEL_GRACE_SECONDS=str(3650 * 86400),
-        KMO_MODEL_IDLE_SECONDS="2",
+        KMO_MODEL_IDLE_SECONDS="4",
         KMO_INVENTORY=str(inventory),
     )
     if settings.kafka_bootstrap:
@@ -87,6 +91,8 @@ def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: flo
             if len(tps) == 2 * settings.events_partitions and _caught_up(probe, tps, topics.events.name):
                 break
             time.sleep(0.5)
+        while expected and time.monotonic() - start < timeout and not expected <= set(read_findings(settings)):
+            time.sleep(1.0)
         _wait_until_quiet(probe, topics.findings.name, deadline=start + timeout)
         elapsed = time.monotonic() - start
     finally:
@@ -94,10 +100,16 @@ def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: flo
         worker.wait(timeout=60)
         log_file.close()
         probe.close()
+    return read_findings(settings), elapsed
+
+
+def read_findings(settings: Settings) -> dict[str, dict]:
+    """The latest state of every finding on the findings topic, by uid."""
+    topic = Topics.for_settings(settings).findings.name
     findings: dict[str, dict] = {}
-    reader = make_consumer(bootstrap, None)
+    reader = make_consumer(resolve_bootstrap(settings), None)
     try:
-        tps = [TopicPartition(topics.findings.name, p) for p in reader.partitions_for_topic(topics.findings.name) or []]
+        tps = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or []]
         reader.assign(tps)
         reader.seek_to_beginning(*tps)
         ends = reader.end_offsets(tps)
@@ -108,7 +120,7 @@ def run_worker_until_caught_up(settings: Settings, inventory: Path, timeout: flo
                     findings[doc["finding_info"]["uid"]] = doc
     finally:
         reader.close()
-    return findings, elapsed
+    return findings
 
 
 def compare(stream: dict[str, dict], replayed: list[Finding]) -> tuple[int, int, int]:
