@@ -257,7 +257,8 @@ class HourWindows:
 
     Limits, stated: an event for an hour already scored is not rescored (it is counted in ``late``;
     ``kmo model score`` over the warehouse sees it); hours still open when the worker stops are not
-    scored live. A backfill read out of time order wants a long ``grace`` and lets the idle flush score.
+    scored live. A backfill read out of time order wants a long ``grace`` and lets the idle flush score;
+    the events of open hours are held in memory until then.
     """
 
     def __init__(self, model: Model, grace: timedelta = timedelta(minutes=5)) -> None:
