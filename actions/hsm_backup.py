@@ -31,7 +31,7 @@ from pkcs11 import DEFAULT, Attribute, KeyType, Mechanism, MechanismFlag, Object
 from pkcs11 import exceptions as p11
 
 from actions.backends.base import BackendError, InvalidKeyState, KeyInfo, KeyNotFound, PermissionDenied, Unsupported
-from actions.backends.pkcs11_hsm import Pkcs11Hsm, _lib
+from actions.backends.pkcs11_hsm import Pkcs11Hsm, library
 
 BACKUP_LABEL = "kmo-backup"
 TRANSPORT_LABEL = "kmo-transport"
@@ -75,7 +75,7 @@ def kcv(key: Any) -> str | None:
 
 def _so_session(hsm: Pkcs11Hsm, so_pin: str, operation: str) -> Any:
     try:
-        return _lib(hsm.module).get_token(token_label=hsm.token_label).open(so_pin=so_pin, rw=True)
+        return library(hsm.module).get_token(token_label=hsm.token_label).open(so_pin=so_pin, rw=True)
     except (p11.PinIncorrect, p11.PinLocked, p11.PinInvalid, p11.PinLenRange) as exc:
         raise PermissionDenied("hsm", operation, None, f"SO login refused: {type(exc).__name__}") from exc
     except p11.PKCS11Error as exc:
@@ -130,9 +130,9 @@ def _public_part(objects: list[Any]) -> dict[str, str] | None:
 
 def backup(hsm: Pkcs11Hsm, name: str) -> dict[str, Any]:
     """Every version of ``name`` wrapped under the token's backup key (a JSON-ready document)."""
-    with hsm._session("backup", name) as session:
+    with hsm.session("backup", name) as session:
         wrapper = _backup_key(session, "backup")
-        versions = hsm._objects(session, name).get(name)
+        versions = hsm.key_objects(session, name).get(name)
         if not versions:
             raise KeyNotFound("hsm", "backup", name, "no such key on the token")
         if not wrapper[Attribute.WRAP]:
@@ -181,11 +181,11 @@ def restore(hsm: Pkcs11Hsm, doc: dict[str, Any]) -> KeyInfo:
     if doc.get("format") != FORMAT:
         raise BackendError("hsm", "restore", None, f"not a {FORMAT} document")
     name = doc["key"]
-    with hsm._session("restore", name) as session:
+    with hsm.session("restore", name) as session:
         # no up-front comparison of backup keys: a shared copy cannot report its check value reliably;
         # AES-KWP's integrity check refuses a different backup key, and each restored version is checked
         wrapper = _backup_key(session, "restore")
-        present = hsm._objects(session, name).get(name, {})
+        present = hsm.key_objects(session, name).get(name, {})
         for entry in doc["versions"]:
             if entry["version"] in present:
                 continue
@@ -254,7 +254,7 @@ def _restore_version(session: Any, wrapper: Any, name: str, entry: dict[str, Any
 
 def share_backup_key(source: Pkcs11Hsm, source_so_pin: str, target: Pkcs11Hsm) -> dict[str, Any]:
     """The transport ceremony: ``target`` receives ``source``'s backup key, wrapped, never in clear."""
-    with target._session("backup-key-share", None) as tsession:
+    with target.session("backup-key-share", None) as tsession:
         try:
             tsession.get_key(label=BACKUP_LABEL, object_class=ObjectClass.SECRET_KEY)
             raise InvalidKeyState("hsm", "backup-key-share", None, f"{target.token_label} already has a backup key")
@@ -289,7 +289,7 @@ def share_backup_key(source: Pkcs11Hsm, source_so_pin: str, target: Pkcs11Hsm) -
                     Attribute.TRUSTED: True,
                 }
             )
-        with source._session("backup-key-share", None) as ssession:
+        with source.session("backup-key-share", None) as ssession:
             backup_key = _backup_key(ssession, "backup-key-share")
             check = kcv(backup_key)
             transport = ssession.get_key(label=trusted_label, object_class=ObjectClass.PUBLIC_KEY)
@@ -308,7 +308,7 @@ def share_backup_key(source: Pkcs11Hsm, source_so_pin: str, target: Pkcs11Hsm) -
             # a probe: a throwaway key wrapped under the backup key; the target must open it to the same check value
             probe = ssession.generate_key(KeyType.AES, 256, store=False, template=dict(_PROBE))
             probe_check, probe_wrapped = kcv(probe), backup_key.wrap_key(probe, mechanism=Mechanism.AES_KEY_WRAP_PAD)
-        with target._session("backup-key-share", None) as tsession:
+        with target.session("backup-key-share", None) as tsession:
             private = tsession.get_key(label=TRANSPORT_LABEL, object_class=ObjectClass.PRIVATE_KEY)
             received = private.unwrap_key(
                 ObjectClass.SECRET_KEY,
@@ -341,7 +341,7 @@ def share_backup_key(source: Pkcs11Hsm, source_so_pin: str, target: Pkcs11Hsm) -
                     "hsm", "backup-key-share", None, "the received backup key does not open the probe"
                 )
     finally:  # the transport objects are single-use: gone whatever happened
-        with target._session("backup-key-share", None) as tsession:
+        with target.session("backup-key-share", None) as tsession:
             for obj in tsession.get_objects({Attribute.LABEL: TRANSPORT_LABEL}):
                 obj.destroy()
         try:
@@ -361,8 +361,8 @@ def replicate(source: Pkcs11Hsm, name: str, target: Pkcs11Hsm) -> KeyInfo:
 
 def _fingerprint(hsm: Pkcs11Hsm, name: str) -> dict[int, str]:
     """version -> check value (secret keys) or public key (key pairs): what must agree across tokens."""
-    with hsm._session("consistency", name) as session:
-        versions = hsm._objects(session, name).get(name)
+    with hsm.session("consistency", name) as session:
+        versions = hsm.key_objects(session, name).get(name)
         if not versions:
             return {}
         out = {}

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from actions.backends.base import BackendError
-from actions.backends.pkcs11_hsm import Pkcs11Hsm, _lib
+from actions.backends.pkcs11_hsm import Pkcs11Hsm, library
 from ingest.heartbeat import SCHEMA
 
 UNAVAILABLE = ctypes.c_ulong(-1).value
@@ -122,7 +122,7 @@ def health(hsm: Pkcs11Hsm, *, fips_cert: str | None = None, now: datetime | None
     now = now or datetime.now(UTC)
     detail: dict[str, Any] = {"module": hsm.module, "token": hsm.token_label, "fipsCertificate": fips_cert}
     try:
-        token = _lib(hsm.module).get_token(token_label=hsm.token_label)
+        token = library(hsm.module).get_token(token_label=hsm.token_label)
         detail |= token_info(hsm.module, token.slot.slot_id)
         if {"user_pin_final_try", "user_pin_locked"} & set(detail["flags"]):
             # one more wrong PIN would lock the token (or it is locked): a health check must not be the cause

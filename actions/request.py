@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -45,6 +45,31 @@ def parse_duration(text: Any, field: str = "duration") -> timedelta:
     if m is None:
         raise RequestError([f"{field}: {text!r} is not a duration like 90d, 7d, 12h (units: s, m, h, d, w)"])
     return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def parse_period(text: str) -> tuple[datetime, datetime]:
+    """``START/END`` (timestamps), or ``last/Nd`` meaning the N days (or any duration) up to now.
+
+    Raises:
+        ValueError: for anything else, or a period that does not end after it starts.
+    """
+    from ingest.schema import parse_timestamp
+
+    start_text, sep, end_text = text.partition("/")
+    if not sep:
+        raise ValueError("a period is START/END (timestamps) or last/30d")
+    if start_text == "last":
+        end = datetime.now(UTC)
+        return end - parse_duration(end_text, "period"), end
+    start, end = parse_timestamp(start_text), parse_timestamp(end_text)
+    if end <= start:
+        raise ValueError("the period must end after it starts")
+    return start, end
+
+
+def frameworks() -> tuple[str, ...]:
+    """The compliance frameworks the specification names (``complianceFrameworks``), in its order."""
+    return tuple(schema("request")["properties"]["complianceFrameworks"]["items"]["enum"])
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

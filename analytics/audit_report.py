@@ -18,14 +18,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from analytics.saved_queries import command as _evidence
 from analytics.saved_queries import run_saved
 from ingest.schema import format_timestamp
 from kmo.settings import Settings
 from streams.policy import Policy
-
-
-def _evidence(name: str, **params: str) -> str:
-    return f"kmo query --saved {name} " + " ".join(f"--param {k}={v}" for k, v in params.items())
 
 
 def audit_report(

@@ -21,12 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actions.compliance import fips_status
+from actions.request import frameworks
+from analytics.saved_queries import command as _cmd
 from analytics.saved_queries import run_saved
 from ingest.schema import format_timestamp
 from kmo.settings import Settings
 from streams.policy import Policy
 
-FRAMEWORKS = ("NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2")
+FRAMEWORKS = frameworks()  # the specification's complianceFrameworks
 APPROVED = frozenset(
     {"AES-256", "RSA-2048", "RSA-4096", "ECDSA-P256", "ECDSA-P384", "Ed25519"}
 )  # FIPS 186-5, SP 800-38D
@@ -73,10 +75,6 @@ class ControlResult:
         }
 
 
-def _cmd(name: str, **params: str) -> str:
-    return f"kmo query --saved {name} " + " ".join(f"--param {k}={v}" for k, v in params.items())
-
-
 class Evidence:
     """What the warehouse says about the period, fetched once and shared by every control."""
 
@@ -86,12 +84,15 @@ class Evidence:
         self.s, self.e = s, e
         self.inventory = run_saved(settings, "audit_inventory", {"as_of": e}).to_pylist()
         self.findings = run_saved(settings, "findings_in_period", {"start": s, "end": e}).to_pylist()
-        self.actions = run_saved(settings, "kmo_actions", {"start": s, "end": e}).to_pylist()
-        year_before = format_timestamp(end - timedelta(days=365))
+        # one read of kmo's actions covers the period and the year before its end (PCI-DSS 12.3.3)
+        year_before = end - timedelta(days=365)
+        window = format_timestamp(min(start, year_before))
+        actions = run_saved(settings, "kmo_actions", {"start": window, "end": e}).to_pylist()
+        self.actions = [a for a in actions if a["time"] >= start]
         self.reviews = [
             a
-            for a in run_saved(settings, "kmo_actions", {"start": year_before, "end": e}).to_pylist()
-            if a["operation"] in ("audit", "policy-check") and a["outcome"] == "succeeded"
+            for a in actions
+            if a["time"] >= year_before and a["operation"] in ("audit", "policy-check") and a["outcome"] == "succeeded"
         ]
         self.health = run_saved(settings, "source_health", {}).to_pylist()
         self.unused = run_saved(settings, "audit_unused", {"start": s, "end": e}).to_pylist()

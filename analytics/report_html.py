@@ -194,21 +194,3 @@ def write_report(directory: Path, framework: str, ev: Evidence, results: list[Co
         "json": str(directory / f"{stem}.json"),
         "html": str(directory / f"{stem}.html"),
     }
-
-
-def period_of(text: str) -> tuple[datetime, datetime]:
-    """``START/END`` (timestamps), or ``last/Nd`` meaning the N days up to now."""
-    from ingest.schema import parse_timestamp
-
-    start_text, sep, end_text = text.partition("/")
-    if not sep:
-        raise ValueError("a period is START/END (timestamps) or last/30d")
-    if start_text == "last":
-        from actions.request import parse_duration
-
-        end = datetime.now(UTC)
-        return end - parse_duration(end_text, "period"), end
-    start, end = parse_timestamp(start_text), parse_timestamp(end_text)
-    if end <= start:
-        raise ValueError("the period must end after it starts")
-    return start, end

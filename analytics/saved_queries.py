@@ -15,6 +15,7 @@ against the declared type; timestamps are normalised to UTC ISO 8601 and cast in
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -102,8 +103,10 @@ def parse(name: str, text: str) -> SavedQuery:
     return SavedQuery(name, fields["answers"], sql, tuple(fields["params"]), fields["example"])
 
 
+@functools.cache
 def load_all() -> dict[str, SavedQuery]:
-    """Every saved query shipped in ``sql/queries``, by name."""
+    """Every saved query shipped in ``sql/queries``, by name (read once: they ship with the package,
+    and the model's live scoring asks for its feature query on every hour it closes)."""
     found = {}
     for entry in sorted(resources.files("sql").joinpath("queries").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".sql"):
@@ -117,6 +120,11 @@ def get(name: str) -> SavedQuery:
     if name not in queries:
         raise SavedQueryError(f"no saved query {name!r} (saved: {', '.join(queries)})")
     return queries[name]
+
+
+def command(name: str, **params: str) -> str:
+    """The ``kmo query`` command that reruns a saved query: what reports give as evidence."""
+    return f"kmo query --saved {name} " + " ".join(f"--param {k}={v}" for k, v in params.items())
 
 
 def run_saved(settings: Settings, name: str, given: dict[str, str]) -> pa.Table:

@@ -31,7 +31,6 @@ from ingest.schema import format_timestamp, parse_timestamp
 
 TASKS = ("report", "rotation-check", "absence-detection")
 MAX_CATCHUP = 12
-SILENT_AFTER = timedelta(hours=24)
 
 
 class ScheduleError(ValueError):

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
+from analytics.compliance_report import STALE_SOURCE
 from analytics.query import run_query
-from analytics.schedule import SILENT_AFTER, Job
+from analytics.schedule import Job
 from ingest.schema import format_timestamp
 from kmo.settings import Settings
 from streams.findings import Action, AnalyticType, Category, Finding, Severity, finding_uid, window_start
@@ -94,7 +95,7 @@ def silent_sources(settings: Settings, now: datetime) -> list[Finding]:
     out = []
     for row in run_query(settings, "SELECT source, last_heartbeat, last_status FROM source_health").to_pylist():
         heard = row["last_heartbeat"]
-        if heard is not None and now - heard <= SILENT_AFTER and row["last_status"] != "failing":
+        if heard is not None and now - heard <= STALE_SOURCE and row["last_status"] != "failing":
             continue
         when = window_start(now, 86400)
         out.append(

@@ -63,6 +63,21 @@ class SinkStats:
         }
 
 
+class _Pause:
+    """Waiting out a condition outside the sink's control: sleeps ``RETRY_SECONDS`` a time and says
+    why on the first wait and then every 30 s, so a stuck sink is visible without flooding the log."""
+
+    def __init__(self) -> None:
+        self.waited, self.said = 0.0, None
+
+    def wait(self, level: int, message: str) -> None:
+        if self.said is None or self.waited - self.said >= 30:
+            log.log(level, message)
+            self.said = self.waited
+        time.sleep(RETRY_SECONDS)
+        self.waited += RETRY_SECONDS
+
+
 class WarehouseSink:
     """Consumes the events topic into DuckDB. One per warehouse file."""
 
@@ -109,23 +124,19 @@ class WarehouseSink:
 
     def _open_when_free(self, settings: Settings) -> duckdb.DuckDBPyConnection:
         """The warehouse, waiting (and saying why) while another process holds its write lock."""
-        waited, said = 0.0, -1.0
+        pause = _Pause()
         while True:
             try:
                 return open_warehouse(settings.warehouse)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or self.stop_event.is_set():
                     raise
-                if said < 0 or waited - said >= 30:
-                    log.warning("the warehouse %s is locked (%s); waiting for it", settings.warehouse, exc)
-                    said = waited
-                time.sleep(RETRY_SECONDS)
-                waited += RETRY_SECONDS
+                pause.wait(logging.WARNING, f"the warehouse {settings.warehouse} is locked ({exc}); waiting for it")
 
     def _write(self, write: Callable[[], int]) -> int:
         """Run one DuckDB transaction, retrying it while the file cannot be written (a full disk,
         an I/O error): nothing new is consumed and no offset moves until the batch is in."""
-        waited, said = 0.0, -1.0
+        pause = _Pause()
         while True:
             self.con.execute("BEGIN TRANSACTION")
             try:
@@ -137,12 +148,8 @@ class WarehouseSink:
                 self.con.execute("ROLLBACK")
                 if self.stop_event.is_set():
                     raise
-                if said < 0 or waited - said >= 30:
-                    log.error("cannot write the warehouse (%s); holding this batch and retrying", exc)
-                    said = waited
                 self.stats.write_retries += 1
-                time.sleep(RETRY_SECONDS)
-                waited += RETRY_SECONDS
+                pause.wait(logging.ERROR, f"cannot write the warehouse ({exc}); holding this batch and retrying")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from actions.backends.base import ALGORITHMS
+from actions.request import frameworks
 from ingest.parsers import CLI_SOURCES
 from kmo.settings import ConfigError, Settings
 
@@ -430,19 +431,16 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
     from actions.audit_log import AuditLog
-    from actions.request import RequestError, parse_duration
+    from actions.request import RequestError, parse_duration, parse_period
     from analytics.audit_report import audit_report
     from analytics.query import QueryError
-    from ingest.schema import format_timestamp, parse_timestamp
+    from ingest.schema import format_timestamp
     from streams.policy import PolicyError, load_policy
 
     audit = AuditLog(settings.home / "actions" / "audit.jsonl")
     base = {"operationId": str(uuid.uuid4()), "operation": "audit", "actor": args.actor or getpass.getuser()}
     try:
-        start_text, sep, end_text = args.period.partition("/")
-        if not sep:
-            raise ValueError("--period is START/END, e.g. 2026-11-01T00:00:00Z/2026-12-01T00:00:00Z")
-        start, end = parse_timestamp(start_text), parse_timestamp(end_text)
+        start, end = parse_period(args.period)
         notify = parse_duration(args.notify_before, "--notify-before") if args.notify_before else None
         policy = load_policy(os.environ.get("KMO_POLICY"))
         base["period"] = args.period
@@ -467,13 +465,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo report``: compliance reports from the warehouse (JSON, HTML with charts, CSV evidence)."""
     from pathlib import Path
 
+    from actions.request import parse_period
     from analytics.compliance_report import FRAMEWORKS, Evidence, controls
     from analytics.query import QueryError
-    from analytics.report_html import period_of, write_report
+    from analytics.report_html import write_report
     from streams.policy import PolicyError, load_policy
 
     try:
-        start, end = period_of(args.period)
+        start, end = parse_period(args.period)
         policy = load_policy(args.policy or os.environ.get("KMO_POLICY"))
         evidence = Evidence(settings, start, end, policy)
     except (ValueError, PolicyError) as exc:
@@ -513,13 +512,13 @@ def cmd_cbom(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     """``kmo model train|score``: the learned anomaly model over the warehouse (analytics/anomaly_model.py)."""
+    from actions.request import parse_period
     from analytics import anomaly_model as am
     from analytics.query import QueryError
-    from analytics.report_html import period_of
 
     models = settings.home / "models"
     try:
-        start, end = period_of(args.period)
+        start, end = parse_period(args.period)
         rows = am.features_from_warehouse(settings, start, end)
         if args.step == "train":
             model = am.train(rows, algorithm=args.algorithm, quantile=args.quantile)
@@ -1031,7 +1030,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--publish", action="store_true", help="send the snapshot to kmo.inventory.v1 (the warehouse)"
             )
         if name == "policy-check":
-            p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
+            p.add_argument("--framework", action="append", choices=frameworks())
         p.set_defaults(func={"inventory": cmd_inventory, "audit": cmd_audit}.get(name, cmd_operation))
 
     p = sub.add_parser("derive", help="derive an AES-256 key from a parent key (local keystore): HKDF or SP 800-108")
@@ -1125,7 +1124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_custodian)
 
     p = sub.add_parser("report", help="compliance reports from the warehouse: JSON, HTML with charts, CSV evidence")
-    p.add_argument("--framework", action="append", choices=["NIST", "FIPS-140-3", "PCI-DSS", "HIPAA", "SOC2"])
+    p.add_argument("--framework", action="append", choices=frameworks())
     p.add_argument("--period", required=True, help="START/END timestamps, or last/30d")
     p.add_argument("--out", help="directory for the reports (default $KMO_HOME/reports/<period>)")
     p.add_argument("--policy", help="policy file (cryptoperiods per key type); default the shipped policy")

@@ -61,7 +61,7 @@ def _trusted_only(key: Any) -> bool:
         return False
 
 
-def _lib(module: str) -> pkcs11.lib:
+def library(module: str) -> pkcs11.lib:
     """A PKCS#11 module is initialised once per process (C_Initialize), so it is shared."""
     with _LIBS_LOCK:
         if module not in _LIBS:
@@ -105,7 +105,7 @@ class Pkcs11Hsm(RefusesUndeclared):
     def generation(self) -> dict[str, str]:
         """Where keys are made: on the token, by its own RNG; the module as it describes itself."""
         try:
-            lib = _lib(self.module)
+            lib = library(self.module)
             module = f"{lib.manufacturer_id.strip()} {lib.library_description.strip()} ({self.module})"
         except (OSError, RuntimeError, AttributeError):
             module = self.module
@@ -117,9 +117,11 @@ class Pkcs11Hsm(RefusesUndeclared):
     def __repr__(self) -> str:  # never the PIN
         return f"Pkcs11Hsm(module={self.module!r}, token={self.token_label!r})"
 
-    def _session(self, operation: str, key: str | None) -> Any:
+    def session(self, operation: str, key: str | None) -> Any:
+        """A logged-in read-write session on the token, login errors mapped onto the contract's
+        (also what :mod:`actions.hsm_backup` and :mod:`actions.hsm_health` work through)."""
         try:
-            token = _lib(self.module).get_token(token_label=self.token_label)
+            token = library(self.module).get_token(token_label=self.token_label)
             return token.open(user_pin=self._pin, rw=True)
         except (p11.NoSuchToken, p11.TokenNotPresent, p11.TokenNotRecognised) as exc:
             raise BackendUnavailable("hsm", operation, key, f"no token {self.token_label!r}") from exc
@@ -128,7 +130,7 @@ class Pkcs11Hsm(RefusesUndeclared):
         except (OSError, RuntimeError) as exc:
             raise BackendUnavailable("hsm", operation, key, f"cannot load the PKCS#11 module: {exc}") from exc
 
-    def _objects(self, session: Any, name: str | None = None) -> dict[str, dict[int, list[Any]]]:
+    def key_objects(self, session: Any, name: str | None = None) -> dict[str, dict[int, list[Any]]]:
         """name -> version -> objects (secret key, or private and public key)."""
         found: dict[str, dict[int, list[Any]]] = defaultdict(lambda: defaultdict(list))
         template = {Attribute.LABEL: name} if name is not None else {}
@@ -173,9 +175,9 @@ class Pkcs11Hsm(RefusesUndeclared):
         return BackendError("hsm", operation, key, type(exc).__name__)
 
     def describe(self, name: str) -> KeyInfo:
-        with self._session("describe", name) as session:
+        with self.session("describe", name) as session:
             try:
-                versions = self._objects(session, name).get(name)
+                versions = self.key_objects(session, name).get(name)
             except p11.PKCS11Error as exc:
                 raise self._wrap("describe", name, exc) from exc
             if not versions:
@@ -183,8 +185,8 @@ class Pkcs11Hsm(RefusesUndeclared):
             return self._info(name, versions)
 
     def list_keys(self) -> list[KeyInfo]:
-        with self._session("list", None) as session:
-            return [self._info(n, v) for n, v in sorted(self._objects(session).items())]
+        with self.session("list", None) as session:
+            return [self._info(n, v) for n, v in sorted(self.key_objects(session).items())]
 
     def _generate_version(self, session: Any, name: str, algorithm: str, version: int) -> None:
         ident = f"{name}/v{version}".encode()
@@ -208,8 +210,8 @@ class Pkcs11Hsm(RefusesUndeclared):
             raise Unsupported("hsm", "generate", spec.name, f"no {spec.algorithm} on this adapter")
         if "/" in spec.name:
             raise Unsupported("hsm", "generate", spec.name, "key names may not contain '/'")
-        with self._session("generate", spec.name) as session:
-            existing = self._objects(session, spec.name).get(spec.name)
+        with self.session("generate", spec.name) as session:
+            existing = self.key_objects(session, spec.name).get(spec.name)
             if existing:
                 info = self._info(spec.name, existing)
                 if info.algorithm != spec.algorithm:
@@ -219,13 +221,13 @@ class Pkcs11Hsm(RefusesUndeclared):
                 self._generate_version(session, spec.name, spec.algorithm, 1)
             except p11.PKCS11Error as exc:
                 raise self._wrap("generate", spec.name, exc) from exc
-            return self._info(spec.name, self._objects(session, spec.name)[spec.name])
+            return self._info(spec.name, self.key_objects(session, spec.name)[spec.name])
 
     def rotate(self, name: str) -> KeyInfo:
         """A new object version generated on the token becomes primary; older ones stay for decryption."""
         require(self, Capability.ROTATE, name)
-        with self._session("rotate", name) as session:
-            versions = self._objects(session, name).get(name)
+        with self.session("rotate", name) as session:
+            versions = self.key_objects(session, name).get(name)
             if not versions:
                 raise KeyNotFound("hsm", "rotate", name, "no such key on the token")
             info = self._info(name, versions)
@@ -235,7 +237,7 @@ class Pkcs11Hsm(RefusesUndeclared):
                 self._generate_version(session, name, info.algorithm, max(versions) + 1)
             except p11.PKCS11Error as exc:
                 raise self._wrap("rotate", name, exc) from exc
-            return self._info(name, self._objects(session, name)[name])
+            return self._info(name, self.key_objects(session, name)[name])
 
     def destroy(self, name: str) -> KeyInfo:
         """C_DestroyObject on every object of every version: immediate, so only after the pipeline."""
@@ -244,8 +246,8 @@ class Pkcs11Hsm(RefusesUndeclared):
             raise Unsupported(
                 "hsm", "destroy", name, "PKCS#11 destroys immediately; run the destruction pipeline (dual-control)"
             )
-        with self._session("destroy", name) as session:
-            versions = self._objects(session, name).get(name)
+        with self.session("destroy", name) as session:
+            versions = self.key_objects(session, name).get(name)
             if not versions:
                 raise KeyNotFound("hsm", "destroy", name, "no such key on the token")
             info = self._info(name, versions)

@@ -370,7 +370,7 @@ def test_hsm_keys_are_generated_on_the_token_and_never_readable(softhsm, request
     import pkcs11
     from pkcs11 import Attribute, ObjectClass
 
-    from actions.backends.pkcs11_hsm import _lib
+    from actions.backends.pkcs11_hsm import library
 
     hsm = Pkcs11Hsm(*softhsm)
     for algorithm in ("AES-256", "RSA-2048", "ECDSA-P256", "ECDSA-P384", "Ed25519"):
@@ -380,7 +380,7 @@ def test_hsm_keys_are_generated_on_the_token_and_never_readable(softhsm, request
         assert info.labels == {"sensitive": "true", "extractable": "false", "generated_on_token": "true"}
         assert info.ref.uri == f"pkcs11:token=kmo-test;object={name}"
     module, token, pin = softhsm
-    with _lib(module).get_token(token_label=token).open(user_pin=pin) as session:
+    with library(module).get_token(token_label=token).open(user_pin=pin) as session:
         secret = session.get_key(label=f"{_name(request)[:20]}-AES-256", object_class=ObjectClass.SECRET_KEY)
         with pytest.raises(pkcs11.exceptions.AttributeSensitive):
             secret[Attribute.VALUE]

@@ -15,8 +15,7 @@ from actions.audit_log import AuditLog
 from actions.backends.base import BackendError
 from actions.backends.local import LocalKeystore
 from actions.execute import execute
-from actions.request import RequestError, parse_duration, schema
-from analytics.report_html import period_of
+from actions.request import RequestError, parse_duration, parse_period, schema
 
 VALID = {
     "operation": "generate",
@@ -94,7 +93,7 @@ def test_durations_and_periods_parse_or_refuse_cleanly(text: str) -> None:
     for period in (text, f"{text}/2026-01-01T00:00:00Z", f"1969-12-31T23:59:59Z/{text}", f"last/{text}",
                    "9999-12-31T23:59:59Z/0001-01-01T00:00:00Z", "1900-01-01T00:00:00Z/9999-12-31T23:59:59Z"):  # fmt: skip
         try:
-            start, end = period_of(period)
+            start, end = parse_period(period)
         except (ValueError, RequestError):
             continue
         assert end > start
