@@ -27,6 +27,22 @@ def _canonical(entry: dict[str, Any]) -> bytes:
     return json.dumps({k: v for k, v in entry.items() if k != "hash"}, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _last_line(path: Path, chunk: int = 65536) -> bytes:
+    """The file's last complete line, however long: read backwards a chunk at a time until the
+    newline before it, so an entry larger than one chunk is never parsed from its middle."""
+    with path.open("rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        tail = b""
+        pos = end
+        while pos > 0:
+            pos = max(0, pos - chunk)
+            fh.seek(pos)
+            tail = fh.read(end - pos)
+            if b"\n" in tail.rstrip(b"\n"):
+                break
+        return tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     line: int
@@ -43,10 +59,7 @@ class AuditLog:
     def _tail(self) -> tuple[int, str]:
         if not self.path.exists() or self.path.stat().st_size == 0:
             return 0, GENESIS
-        with self.path.open("rb") as fh:
-            fh.seek(max(0, self.path.stat().st_size - 65536))
-            last = fh.read().splitlines()[-1]
-        entry = json.loads(last)
+        entry = json.loads(_last_line(self.path))
         return entry["seq"], entry["hash"]
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,8 @@ from actions.private_files import write_private
 from ingest.schema import KeyRef, Provider, format_timestamp, parse_timestamp
 
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+# A key is one file, ``<name>.json``: file names stop at 255 bytes on every filesystem we run on.
+_NAME_MAX = 200
 GENERATION = {
     "entropy_source": "os.urandom (kernel CSPRNG)",
     "module": "pyca/cryptography (OpenSSL)",
@@ -110,6 +112,8 @@ class LocalKeystore:
     def _path(self, name: str) -> Path:
         if not name or not set(name) <= _NAME_OK or name.startswith("."):
             raise KeyNotFound("local", "lookup", name, "key names use letters, digits, '-', '_' and '.' only")
+        if len(name) > _NAME_MAX:
+            raise KeyNotFound("local", "lookup", name[:40] + "...", f"key names are at most {_NAME_MAX} characters")
         return self.dir / f"{name}.json"
 
     def _load(self, name: str) -> dict[str, Any]:

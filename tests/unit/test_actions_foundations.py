@@ -260,3 +260,20 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
     log = AuditLog(path)
     assert [e["seq"] for e in log.entries()] == list(range(1, 121))
     assert log.verify() == []
+
+
+def test_an_entry_longer_than_one_read_chunk_keeps_the_chain(tmp_path: Path) -> None:
+    """Found by the request fuzzer: a 100,000-character key id made the tail read parse half a
+    line, and every later append failed. The chain must continue past any entry size."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append({"operation": "generate", "keyId": "x" * 200_000})
+    log.append({"operation": "generate", "keyId": "short"})
+    assert [e["seq"] for e in log.entries()] == [1, 2]
+    assert log.verify() == []
+
+
+def test_a_key_name_the_filesystem_cannot_hold_is_a_clean_refusal(store: LocalKeystore) -> None:
+    """Found by the request fuzzer: a 300-character name reached os.stat and raised ENAMETOOLONG."""
+    with pytest.raises(BackendError, match="at most 200 characters") as refused:
+        store.generate(KeySpec("k" * 300, "data", "AES-256"))
+    assert "k" * 41 not in str(refused.value)
