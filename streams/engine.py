@@ -72,9 +72,7 @@ class Engine:
         return self._by_op.get(op, []) + self._by_op.get(None, [])
 
     def _store_for(self, rule: Rule, event: KeyEvent) -> StateStore:
-        if rule.scope == "principal":
-            return self._state("principal", event.actor.principal or "unknown")
-        return self._state("key", bucket_of(event))
+        return self._state("principal" if rule.scope == "principal" else "key", _bucket(rule, event))
 
     def process(self, events: Iterable[KeyEvent]) -> list[Finding]:
         """Run the rules over a batch; return the findings created or updated by it (each once)."""
@@ -133,7 +131,12 @@ class Engine:
     ) -> Finding:
         time = event.time if event is not None else when
         assert time is not None
-        uid = finding_uid(rule.id, hit.dedup, window_start(time, rule.dedup_seconds))
+        # A finding's state lives in its event's bucket (in the stream: that bucket's partition, on
+        # whichever worker owns it). A dedup key shared by events of several buckets (a root token
+        # on two keys) would split one finding across partitions, each publishing part of it under
+        # one uid, the last writer winning; with the bucket in the uid each part is whole.
+        dedup = hit.dedup if event is None else f"{_bucket(rule, event)}|{hit.dedup}"
+        uid = finding_uid(rule.id, dedup, window_start(time, rule.dedup_seconds))
         new = Finding(
             uid=uid,
             rule_id=rule.id,
@@ -166,6 +169,11 @@ class Engine:
             finding = new
         store[key] = finding.to_ocsf()
         return finding
+
+
+def _bucket(rule: Rule, event: KeyEvent) -> str:
+    """The state bucket ``rule`` keeps for ``event``: its principal, or its partition key."""
+    return (event.actor.principal or "unknown") if rule.scope == "principal" else bucket_of(event)
 
 
 def bucket_of(event: KeyEvent) -> str:
