@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ import faust
 import orjson
 
 from ingest.schema import DecodeError, decode, encode
+from kmo.faults import crash_point
 from kmo.kafka import MAX_MESSAGE_BYTES, ensure_all_topics, faust_credentials, resolve_bootstrap
 from kmo.settings import Settings
 from kmo.topics import Topic
@@ -125,6 +127,7 @@ def make_app(
 
     ensure_topics(bootstrap, [by_principal])
     session = settings.session_timeout_ms / 1000
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # Faust makes its datadir, not the parents
     app = faust.App(
         f"{settings.topic_prefix}kmo-worker",
         broker=f"kafka://{bootstrap}",
@@ -194,11 +197,13 @@ def make_app(
 
     # when each agent last had events: the model's idle flush waits until the whole worker is quiet
     last_event = {"key": 0.0, "principal": 0.0}
+    batches_done = [0]  # both agents' batches: the stall check's measure of work done
 
     @app.agent(events_in)
     async def detect_by_key(stream: Any) -> None:
         async for batch in stream.take(1000, within=0.2):
             last_event["key"] = time.monotonic()
+            batches_done[0] += 1
             events, bad = decode_batch(batch)
             for raw, reason in bad:
                 await dlq_out.send(
@@ -224,6 +229,7 @@ def make_app(
                 async with windows_lock:  # scoring runs in a thread: the event loop (heartbeats) goes on
                     findings += await asyncio.to_thread(windows.add, events)
             last_event["principal"] = time.monotonic()
+            batches_done[0] += 1
             await publish(findings)
             log.info("by principal: %d events, %d findings", len(events), len(findings))
 
@@ -244,7 +250,100 @@ def make_app(
         key_state.flush()
         await publish(findings)
 
+    stall_seconds = float(os.environ.get("KMO_WORKER_STALL_SECONDS", "60"))
+    if stall_seconds > 0:
+        topic_names = {topics.events.name, by_principal.name}
+        _watch_for_stalls(app, bootstrap, topic_names, stall_seconds, lambda: batches_done[0])
     return app
+
+
+def _stop_fetching(app: faust.App, owned: list[Any]) -> None:
+    """The fault ``worker.stop_fetching``: what the chaos run saw, owned partitions that are never
+    fetched again, and that a resume does not revive."""
+    app.consumer.pause_partitions(owned)
+    app.consumer.resume_partitions = lambda tps: None
+
+
+STALLED_EXIT = 75  # EX_TEMPFAIL: restart me (docker-compose and systemd units do)
+
+
+def _watch_for_stalls(
+    app: faust.App, bootstrap: str, topic_names: set[str], stall_seconds: float, batches_done: Callable[[], int]
+) -> None:
+    """A timer that compares, for each partition this worker owns, the group's committed offset with
+    the end of the partition (streams.stall_watch says why). A stalled partition is first resumed
+    (Faust's own pause/resume); if it stalls again without progress, the worker exits with
+    STALLED_EXIT for its supervisor to restart it: offsets are committed only after findings are
+    flushed and state is changelogged, so a restart loses and duplicates nothing (the chaos run shows it).
+    Table recovery that stops applying changes (seen too: "No event received for active tp since
+    recovery start", for minutes) and a rebalance that does not end get the same exit."""
+    from kafka import TopicPartition
+
+    from kmo.kafka import make_consumer
+    from streams.stall_watch import StallWatch
+
+    watch, phase_watch, agents_watch = StallWatch(stall_seconds), StallWatch(stall_seconds), StallWatch(stall_seconds)
+    resumed_at: list[float] = []  # when partitions were last resumed: a stall soon after ends the worker
+    reader: list[Any] = []
+
+    def offsets(owned: list[Any]) -> dict[Any, tuple[int, int]]:
+        if not reader:  # reads the group's committed offsets; never joins the group or commits
+            reader.append(make_consumer(bootstrap, app.conf.id))
+        ktps = {tp: TopicPartition(tp.topic, tp.partition) for tp in owned}
+        ends = reader[0].end_offsets(list(ktps.values()))
+        return {tp: (reader[0].committed(k) or 0, ends[k]) for tp, k in ktps.items()}
+
+    def exit_stalled(what: str) -> None:
+        log.error("%s; exiting (%d) so the supervisor restarts the worker", what, STALLED_EXIT)
+        logging.shutdown()
+        os._exit(STALLED_EXIT)
+
+    pending: list[Any] = []  # the offsets read in flight (kafka-python's client is not shared across threads)
+
+    @app.timer(interval=max(1.0, stall_seconds / 4))
+    async def stall_check() -> None:
+        now = time.monotonic()
+        if app.in_recovery or app.rebalancing:
+            # reading changelogs back, or the group agreeing who owns what: both must end, and a
+            # recovery must keep applying changes (Faust counts only the partitions it has heard from)
+            watch.reset()
+            agents_watch.reset()
+            remaining = app.tables.recovery.active_remaining_total() if app.in_recovery else 0
+            phase = "table recovery" if app.in_recovery else "rebalance"
+            if phase_watch.observe(now, {phase: (-remaining, 1)}):
+                exit_stalled(f"{phase}: no progress for {stall_seconds:.0f} s ({remaining} changes left)")
+            return
+        phase_watch.reset()
+        owned = sorted(tp for tp in app.consumer.assignment() if tp.topic in topic_names)
+        if owned:
+            crash_point("worker.stop_fetching", lambda: _stop_fetching(app, owned))
+        if pending and not pending[0].done():
+            return  # the last read still waits on the broker
+        pending[:] = [asyncio.ensure_future(asyncio.to_thread(offsets, owned))]
+        try:
+            current = await asyncio.wait_for(asyncio.shield(pending[0]), timeout=stall_seconds)
+        except Exception as exc:  # the broker away or slow: the next check tries again
+            log.warning("stall check skipped: %s", str(exc) or type(exc).__name__)
+            return
+        waiting = {tp: end - committed for tp, (committed, end) in current.items() if end > committed}
+        if waiting:
+            log.info("stall check: %d records waiting on %d partitions", sum(waiting.values()), len(waiting))
+        stalled = watch.observe(now, current)
+        # seen too: no batch for a minute while offsets crept forward a few at a time (so no
+        # partition looked stuck): records waiting and the agents idle is a stall of them all
+        done = batches_done()
+        if agents_watch.observe(now, {"agents": (done, done + 1 if waiting else done)}):
+            stalled = sorted(set(stalled) | set(waiting))
+        if not stalled:
+            return
+        names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stalled)
+        if resumed_at and now - resumed_at[0] < 3 * stall_seconds:
+            exit_stalled(f"partitions {names}: still no progress after a resume")
+        log.warning("partitions %s: records waiting, no progress for %.0f s: resuming them", names, stall_seconds)
+        app.consumer.resume_partitions(stalled)
+        resumed_at[:] = [now]
+        watch.reset()
+        agents_watch.reset()
 
 
 MODEL_IDLE_SECONDS = 10.0  # the stream quiet this long: score the hours it has seen past

@@ -37,6 +37,15 @@ def latest_findings(settings: Settings) -> dict[str, dict]:
     return out
 
 
+def stop(worker: subprocess.Popen) -> None:
+    """SIGTERM (Faust's clean shutdown), SIGKILL if it takes too long."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
 def wait_stable(settings: Settings, minimum: int, timeout: float = 150.0) -> dict[str, dict]:
     deadline = time.monotonic() + timeout
     last: dict[str, int] = {}
@@ -105,9 +114,48 @@ def test_worker_matches_replay_and_is_prompt(settings: Settings, tmp_path: Path)
         print(f"ingest-to-finding latencies (s): {[round(x, 3) for x in latencies]}")
         assert sorted(latencies)[1] < 1.0, f"median seconds from ingest to finding: {sorted(latencies)[1]:.2f}"
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker)
         producer.close()
+
+
+def test_a_worker_that_stops_fetching_exits_for_its_supervisor_and_loses_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """What the chaos run once saw (Faust owning partitions it never fetches again), injected: the
+    worker notices records waiting without progress, tries a resume, then exits 75 for its
+    supervisor; the restarted worker finds everything kmo detect finds."""
+    from kmo.kafka import ensure_all_topics
+
+    ensure_all_topics(settings)
+    env = kmo_env(settings) | {"KMO_ABSENCE_SECONDS": "3600", "KMO_WORKER_STALL_SECONDS": "4"}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        stuck = subprocess.Popen(
+            [sys.executable, "-m", "kmo.cli", "worker", "--loglevel", "info"],
+            env=env | {"KMO_FAULT": "worker.stop_fetching"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "fault injected at worker.stop_fetching" not in log.read_text(errors="replace"):
+            assert stuck.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+        estate = Estate(seed=9, days=2, keys_per_account=6)
+        write_files(tmp_path / "trail", render_files(estate.generate()))
+        assert collect(settings, "aws.cloudtrail", [str(tmp_path / "trail")]).events > 500
+        assert stuck.wait(timeout=90) == 75
+    finally:
+        if stuck.poll() is None:
+            stuck.kill()
+    text = log.read_text(errors="replace")
+    assert "no progress for 4 s: resuming them" in text and "still no progress after a resume; exiting (75)" in text
+    events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)]
+    expected = {f.uid for f in replay(events, policy=load_policy(), inventory=Inventory()).findings}
+    restarted = subprocess.Popen(
+        [sys.executable, "-m", "kmo.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert set(wait_stable(settings, len(expected))) == expected
+    finally:
+        stop(restarted)
