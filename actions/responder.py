@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from actions.audit_log import AuditIndex, AuditLog
 from actions.backends.base import BackendError, KeyBackend
 from actions.key_names import key_name
 from actions.private_files import write_private
 from actions.resilience import retrying, rotate_once
 from ingest.schema import Provider
+from kmo.pause import Pause
 from streams.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -170,9 +173,16 @@ def run(settings: Any, responder: Responder, *, idle_seconds: float | None = Non
     consumer = make_consumer(bootstrap, "kmo-responder")
     consumer.subscribe([topics.findings.name])
     seen, quiet_since = 0, time.monotonic()
+    kafka_pause: Pause | None = None
     try:
         while idle_seconds is None or time.monotonic() - quiet_since < idle_seconds:
-            batch = consumer.poll(timeout_ms=500)
+            try:
+                batch = consumer.poll(timeout_ms=500)
+            except KafkaError as exc:  # the broker away: wait for it rather than die
+                kafka_pause = kafka_pause or Pause(log, 2.0)
+                kafka_pause.wait(logging.WARNING, f"Kafka is unreachable ({exc}); retrying")
+                continue
+            kafka_pause = None
             if not batch:
                 continue
             quiet_since = time.monotonic()
@@ -189,7 +199,10 @@ def run(settings: Any, responder: Responder, *, idle_seconds: float | None = Non
                         continue
                     responder.handle(finding)
             producer.flush()  # dead letters are safely written before the offsets move past them
-            consumer.commit()  # only now: every action for this batch is in the audit log
+            try:
+                consumer.commit()  # only now: every action for this batch is in the audit log
+            except KafkaError as exc:  # redelivered later; the audit log keeps it from being acted on twice
+                log.warning("offset commit failed (findings may be re-read, not re-acted on): %s", exc)
     finally:
         consumer.close()
         producer.close()

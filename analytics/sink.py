@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import duckdb
 import orjson
 from kafka import TopicPartition
-from kafka.errors import CommitFailedError
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from analytics.query import sink_socket
@@ -36,10 +36,11 @@ from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.schema import DecodeError, KeyEvent, decode
 from kmo.faults import crash_point
 from kmo.kafka import ensure_all_topics, make_consumer, make_producer, resolve_bootstrap
+from kmo.pause import Pause
 from kmo.settings import Settings
 
 log = logging.getLogger(__name__)
-RETRY_SECONDS = 2.0  # while the warehouse is locked or cannot be written
+RETRY_SECONDS = 2.0  # while the warehouse is locked or cannot be written, or the broker is away
 
 
 @dataclass
@@ -63,21 +64,6 @@ class SinkStats:
         }
 
 
-class _Pause:
-    """Waiting out a condition outside the sink's control: sleeps ``RETRY_SECONDS`` a time and says
-    why on the first wait and then every 30 s, so a stuck sink is visible without flooding the log."""
-
-    def __init__(self) -> None:
-        self.waited, self.said = 0.0, None
-
-    def wait(self, level: int, message: str) -> None:
-        if self.said is None or self.waited - self.said >= 30:
-            log.log(level, message)
-            self.said = self.waited
-        time.sleep(RETRY_SECONDS)
-        self.waited += RETRY_SECONDS
-
-
 class WarehouseSink:
     """Consumes the events topic into DuckDB. One per warehouse file."""
 
@@ -91,6 +77,7 @@ class WarehouseSink:
         serve_queries: bool = True,
     ) -> None:
         self.settings = settings
+        self._kafka_pause: Pause | None = None
         self.batch_max = batch_max
         self.batch_seconds = batch_seconds
         bootstrap = resolve_bootstrap(settings)
@@ -124,10 +111,10 @@ class WarehouseSink:
 
     def _open_when_free(self, settings: Settings) -> duckdb.DuckDBPyConnection:
         """The warehouse, waiting (and saying why) while another process holds its write lock."""
-        pause = _Pause()
+        pause = Pause(log, RETRY_SECONDS)
         while True:
             try:
-                return open_warehouse(settings.warehouse)
+                return open_warehouse(settings.warehouse, memory_mb=settings.warehouse_memory_mb)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or self.stop_event.is_set():
                     raise
@@ -136,7 +123,7 @@ class WarehouseSink:
     def _write(self, write: Callable[[], int]) -> int:
         """Run one DuckDB transaction, retrying it while the file cannot be written (a full disk,
         an I/O error): nothing new is consumed and no offset moves until the batch is in."""
-        pause = _Pause()
+        pause = Pause(log, RETRY_SECONDS)
         while True:
             self.con.execute("BEGIN TRANSACTION")
             try:
@@ -189,7 +176,16 @@ class WarehouseSink:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            polled = self.consumer.poll(timeout_ms=int(remaining * 1000) + 1, max_records=self.batch_max - len(records))
+            try:
+                polled = self.consumer.poll(
+                    timeout_ms=int(remaining * 1000) + 1, max_records=self.batch_max - len(records)
+                )
+            except KafkaError as exc:  # the broker away: write what we have, then wait for it
+                if not records:
+                    self._kafka_pause = self._kafka_pause or Pause(log, RETRY_SECONDS)
+                    self._kafka_pause.wait(logging.WARNING, f"Kafka is unreachable ({exc}); retrying")
+                break
+            self._kafka_pause = None
             for recs in polled.values():
                 records.extend(recs)
             if not polled and records:
@@ -254,10 +250,10 @@ class WarehouseSink:
                 offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
         try:
             self.consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # A rebalance took the partitions; their new owner re-reads the batch and the uid
-            # makes those inserts no-ops. Nothing is lost.
-            log.warning("offset commit failed after a rebalance (batch will be re-read, harmlessly): %s", exc)
+        except KafkaError as exc:
+            # A rebalance took the partitions, or the broker went away: the batch's new reader (or
+            # this one, from the last commit) re-reads it, and the uid makes those inserts no-ops.
+            log.warning("offset commit failed (the batch will be re-read, harmlessly): %s", exc)
         self.stats.batches += 1
         self.stats.consumed += len(records)
         self.stats.inserted += inserted

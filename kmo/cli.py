@@ -16,11 +16,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from kafka.errors import KafkaError
 
 from actions.backends.base import ALGORITHMS
 from actions.request import frameworks
 from ingest.parsers import CLI_SOURCES
+from ingest.runner import ProduceError
+from kmo.kafka import KafkaUnavailable
 from kmo.settings import ConfigError, Settings
+
+# Kafka away or refusing writes: a clean message and exit 3 (a --watch collector tries again)
+BROKER_ERRORS = (KafkaError, ProduceError, KafkaUnavailable)
 
 SYSTEMS = ("vault", "aws-kms", "azure-keyvault", "gcp-kms", "hsm")  # the specification's keyManagementSystem
 
@@ -77,20 +83,29 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     stop = _stop_on_signal() if args.watch else None
     while True:
-        if args.project:
-            from ingest.collect import collect_gcp_live
-            from ingest.schema import parse_timestamp
+        try:
+            if args.project:
+                from ingest.collect import collect_gcp_live
+                from ingest.schema import parse_timestamp
 
-            since = parse_timestamp(args.since) if args.since else None
-            summary = collect_gcp_live(settings, args.project, since=since)
-        else:
-            summary = collect(
-                settings,
-                sources[args.source],
-                args.paths,
-                show_progress=False if args.no_progress else None,
-                batch_records=args.batch_records,
-            )
+                since = parse_timestamp(args.since) if args.since else None
+                summary = collect_gcp_live(settings, args.project, since=since)
+            else:
+                summary = collect(
+                    settings,
+                    sources[args.source],
+                    args.paths,
+                    show_progress=False if args.no_progress else None,
+                    batch_records=args.batch_records,
+                )
+        except BROKER_ERRORS as exc:
+            if stop is None:
+                raise
+            # --watch: the next pass resumes from the last checkpoint, which never runs ahead of Kafka
+            print(f"kmo: {_broker_trouble(exc)}; trying again in {args.watch:g} s", file=sys.stderr)
+            if stop.wait(args.watch):
+                return 0
+            continue
         if args.json:
             _print_json(summary.as_dict())
         else:
@@ -106,6 +121,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             return 0 if summary.ok else 1
         if stop.wait(args.watch):
             return 0
+
+
+def _broker_trouble(exc: BaseException) -> str:
+    return (
+        f"Kafka is unreachable or refused a write ({type(exc).__name__}: {exc}); nothing after the last "
+        "checkpoint or commit counts as done, so running again resumes without loss"
+    )
 
 
 def _stop_on_signal():  # -> threading.Event
@@ -1180,6 +1202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kmo: configuration error: {exc}", file=sys.stderr)
         return 2
+    except BROKER_ERRORS as exc:
+        print(f"kmo: {_broker_trouble(exc)}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # `kmo alerts | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
