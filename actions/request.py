@@ -78,6 +78,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{path}: {error.instance!r} is not allowed; use one of {', '.join(map(str, error.validator_value))}"
     if error.validator == "required":
         return f"{path}: {error.message}"
+    if error.validator in ("maxLength", "minLength"):  # never echo an oversized value back
+        bound = "longer than" if error.validator == "maxLength" else "shorter than"
+        return f"{path}: {len(error.instance)} characters, {bound} the {error.validator_value} allowed"
+    if error.validator == "pattern":
+        return f"{path}: contains control characters"
     if error.validator == "additionalProperties":
         return f"{path}: {error.message} (allowed: {', '.join(error.schema.get('properties', {}))})"
     return f"{path}: {error.message}"

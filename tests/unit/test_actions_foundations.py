@@ -49,6 +49,24 @@ class TestRequests:
             validate_request(doc)
         assert message in str(info.value)
 
+    def test_key_ids_are_bounded_and_refused_without_being_echoed(self) -> None:
+        # the longest real ids (Azure key URLs, GCP version names, PKCS#11 URIs) are a few hundred characters
+        azure = "https://payments-kv.vault.azure.net/keys/db-tde/" + "0" * 32
+        assert validate_request({"operation": "rotate", "keyId": azure})
+        assert validate_request({"operation": "rotate", "keyId": "k" * 1024})
+        for bad, why in [
+            ("x" * 100_000, "keyId: 100000 characters, longer than the 1024 allowed"),
+            ("", "keyId: 0 characters, shorter than the 1 allowed"),
+            ("orders\x1b[2J\x1b[31mOK", "keyId: contains control characters"),
+            ("orders\nseq=1 forged audit line", "keyId: contains control characters"),
+        ]:
+            with pytest.raises(RequestError) as info:
+                validate_request({"operation": "rotate", "keyId": bad})
+            assert info.value.problems == [why]
+        with pytest.raises(RequestError) as info:
+            validate_request({"operation": "rotate", "rotationPolicy": {"maxAge": "9" * 5000 + "d"}})
+        assert len(str(info.value)) < 200
+
     @pytest.mark.parametrize(
         ("text", "delta"),
         [
