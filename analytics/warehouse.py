@@ -112,13 +112,18 @@ _INSERT = (
 )
 
 
-def open_warehouse(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and for writers, create and migrate) the warehouse. New files are 0600 in a 0700 dir."""
+def open_warehouse(path: Path, *, read_only: bool = False, memory_mb: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (and for writers, create and migrate) the warehouse. New files are 0600 in a 0700 dir.
+
+    ``memory_mb`` caps DuckDB's memory (the long-running sink passes it): by default DuckDB may use
+    80 % of RAM, and its page cache keeps growing with the file; past the cap it evicts or spills.
+    """
+    config = {"memory_limit": f"{memory_mb}MB"} if memory_mb else {}
     if read_only:
-        return duckdb.connect(str(path), read_only=True)
+        return duckdb.connect(str(path), read_only=True, config=config)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     existed = path.exists()
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config=config)
     if not existed:
         os.chmod(path, 0o600)
     migrate(con)

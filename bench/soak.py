@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=180)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="kmo-soak-"))
-    settings = Settings.from_env({"KMO_HOME": str(home)})
+    settings = Settings.from_env(dict(os.environ, KMO_HOME=str(home)))
     broker = EmbeddedKafka(settings)
     bootstrap = broker.start()
     env = dict(os.environ, KMO_HOME=str(home), KMO_KAFKA_BOOTSTRAP=bootstrap, KMO_KAFKA_SESSION_TIMEOUT_MS="6000")
@@ -137,8 +137,16 @@ def main() -> None:
         "caught_up_after_s": round(caught_up, 1),
         "max_sink_lag": max(s["sink_lag"] or 0 for s in samples),
         "max_worker_lag": max(s["worker_lag"] or 0 for s in samples),
+        "warehouse_memory_mb": settings.warehouse_memory_mb,
         **{f"{k}_first": first[k] for k in first if k.startswith("rss_")},
         **{f"{k}_last": last[k] for k in last if k.startswith("rss_")},
+        **{f"{k}_max": max(s[k] or 0 for s in samples) for k in first if k.startswith("rss_")},
+        # the second half against the first: a flat process gains little once warmed up
+        **{
+            f"{k}_gain_second_half": round((last[k] or 0) - (samples[len(samples) // 2][k] or 0), 1)
+            for k in first
+            if k.startswith("rss_")
+        },
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

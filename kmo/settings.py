@@ -16,6 +16,8 @@ variable                         meaning (default)
                                  partitions move to another (10000)
 ``KMO_PARQUET``                  where the sink also writes events as hive-partitioned Parquet
                                  (a directory, or ``s3://bucket/prefix``); unset: DuckDB only
+``KMO_WAREHOUSE_MEMORY_MB``      the sink's DuckDB memory limit (512): DuckDB's default, 80 % of
+                                 RAM, lets its page cache grow with the warehouse file
 ================================ ============================================================
 """
 
@@ -68,6 +70,7 @@ class Settings:
     cache_dir: Path
     session_timeout_ms: int = 10000
     parquet: str | None = None
+    warehouse_memory_mb: int = 512
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +90,7 @@ class Settings:
             cache_dir=Path(env.get("KMO_CACHE_DIR") or Path(xdg) / "kmo").absolute(),
             session_timeout_ms=_int(env, "KMO_KAFKA_SESSION_TIMEOUT_MS", 10000, 1000, 300000),
             parquet=_parquet(env.get("KMO_PARQUET")),
+            warehouse_memory_mb=_int(env, "KMO_WAREHOUSE_MEMORY_MB", 512, 64, 1024 * 1024),
         )
 
     def with_(self, **changes: object) -> Settings:

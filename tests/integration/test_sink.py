@@ -222,3 +222,14 @@ def test_analysts_query_while_the_sink_writes(settings: Settings, tmp_path: Path
     assert not (settings.home / "sink.sock").exists()
     # with no sink running, the same query reads the file read-only
     assert run_query(settings, "SELECT count(*) AS n FROM events").to_pylist()[0]["n"] == len(expected)
+
+
+def test_the_sinks_duckdb_memory_is_capped(settings: Settings) -> None:
+    # DuckDB's default (80 % of RAM) let the soak's sink grow with the warehouse file
+    sink = WarehouseSink(settings.with_(warehouse_memory_mb=128))
+    try:
+        limit = sink.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        sink.close()
+    assert limit in ("122.0 MiB", "128.0 MiB", "128.0 MB"), limit
+    assert Settings.from_env({"KMO_HOME": "/tmp/x"}).warehouse_memory_mb == 512
