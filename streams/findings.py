@@ -1,6 +1,7 @@
 """Findings: OCSF Detection Finding (class 2004) documents with deterministic uids.
 
-A finding's uid is a hash of (rule id, dedup key, window start): the same evidence seen again (a
+A finding's uid is a hash of (rule id, dedup key, window start), the dedup key led by the state
+bucket that holds the finding (streams.engine says why): the same evidence seen again (a
 replay, a restart, a second worker after a rebalance) yields the same uid, so consumers upsert
 instead of alerting twice. A finding grows as more matching events arrive in its window: ``count``,
 ``last_seen`` and the evidence list are updated and the finding is re-published under the same uid.
