@@ -4,14 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test soak lint install sysdeps broker-jars clean
+.PHONY: demo test faults soak lint install sysdeps broker-jars clean
 
 demo: install broker-jars
 	$(BIN)/kmo demo
 
 test: install broker-jars
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not faults"
+	$(MAKE) --no-print-directory faults
+
+# the slow fault-injection runs (tests/faults): their own target, which `make test` (and so CI) runs too
+faults: install broker-jars
+	$(BIN)/pytest -q -m faults
 
 # minutes at a steady rate with every component running (not part of `make test`): bench/soak.py
 soak: install broker-jars
