@@ -23,15 +23,7 @@ from kafka.structs import OffsetAndMetadata
 
 from analytics.query import sink_socket
 from analytics.query_server import QueryServer
-from analytics.warehouse import (
-    events_to_arrow,
-    insert_actions,
-    insert_events,
-    insert_findings,
-    insert_heartbeats,
-    insert_inventory,
-    open_warehouse,
-)
+from analytics.warehouse import events_to_arrow, insert_batch, open_warehouse
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.schema import DecodeError, KeyEvent, decode
 from kmo.faults import crash_point
@@ -234,12 +226,14 @@ class WarehouseSink:
                 self.parquet.write(table, self.parquet.batch_id([("e", p, o) for p, o in positions]))
 
             def write() -> int:
-                added = insert_events(self.con, table) if table is not None else 0
-                insert_heartbeats(self.con, documents[self.topics.coverage.name])
-                insert_actions(self.con, documents[self.topics.actions.name])
-                insert_inventory(self.con, documents[self.topics.inventory.name])
-                insert_findings(self.con, documents[self.topics.findings.name])
-                return added
+                return insert_batch(
+                    self.con,
+                    table,
+                    heartbeats=documents[self.topics.coverage.name],
+                    actions=documents[self.topics.actions.name],
+                    inventory=documents[self.topics.inventory.name],
+                    findings=documents[self.topics.findings.name],
+                )
 
             inserted = self._write(write)
         crash_point("sink.after_db_commit")

@@ -387,3 +387,23 @@ def insert_actions(con: duckdb.DuckDBPyConnection, docs: Sequence[dict]) -> int:
         "INSERT INTO actions SELECT hash, seq, CAST(time AS TIMESTAMPTZ), operation, outcome, actor, system,"
         " key_id, operation_id, trigger, entry FROM incoming ON CONFLICT DO NOTHING",
     )
+
+
+def insert_batch(
+    con: duckdb.DuckDBPyConnection,
+    events: pa.Table | None,
+    *,
+    heartbeats: Sequence[dict] = (),
+    actions: Sequence[dict] = (),
+    inventory: Sequence[dict] = (),
+    findings: Sequence[dict] = (),
+) -> int:
+    """Everything the warehouse keeps, inside the caller's transaction: the sink and the demo's
+    offline warehouse write through this one call, so a new kind of document is added once.
+    Returns the events added."""
+    added = insert_events(con, events) if events is not None else 0
+    insert_heartbeats(con, heartbeats)
+    insert_actions(con, actions)
+    insert_inventory(con, inventory)
+    insert_findings(con, findings)
+    return added

@@ -25,11 +25,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kafka import TopicPartition
-
 from analytics.query import run_query
 from kmo.demo.estate import Estate
-from kmo.kafka import make_consumer, resolve_bootstrap
+from kmo.kafka import group_lag
 from kmo.settings import Settings
 from kmo.topics import Topics
 from streams.broker.embedded import EmbeddedKafka
@@ -43,17 +41,6 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
-
-
-def lag(settings: Settings, group: str, topic: str) -> int | None:
-    consumer = make_consumer(resolve_bootstrap(settings), group)
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        ends = consumer.end_offsets(tps)
-        return sum(end - (consumer.committed(tp) or 0) for tp, end in ends.items())
-    finally:
-        consumer.close()
 
 
 def main() -> None:
@@ -99,8 +86,8 @@ def main() -> None:
                     {
                         "t": round(time.monotonic() - start),
                         **{f"rss_{n}_mb": rss_mb(p.pid) for n, p in procs.items()},
-                        "sink_lag": lag(settings, "kmo-sink", topics.events.name),
-                        "worker_lag": lag(settings, "kmo-worker", topics.events.name),
+                        "sink_lag": group_lag(bootstrap, "kmo-sink", topics.events.name),
+                        "worker_lag": group_lag(bootstrap, "kmo-worker", topics.events.name),
                     }
                 )
                 print(json.dumps(samples[-1]), flush=True)
@@ -109,12 +96,12 @@ def main() -> None:
         landed = 0
         while time.monotonic() < deadline:
             landed = run_query(settings, "SELECT count(*) AS n FROM events").to_pylist()[0]["n"]
-            if landed >= written and (lag(settings, "kmo-worker", topics.events.name) or 0) == 0:
+            if landed >= written and group_lag(bootstrap, "kmo-worker", topics.events.name) == 0:
                 break
             time.sleep(2)
         caught_up = time.monotonic() - start - args.seconds
         counts = run_query(settings, "SELECT count(*) AS n, count(DISTINCT uid) AS u FROM events").to_pylist()[0]
-        dead = lag(settings, "kmo-soak-count", topics.dlq.name) or 0  # a group that never commits: the topic's size
+        dead = group_lag(bootstrap, "kmo-soak-count", topics.dlq.name)  # a group that never commits: the topic's size
     finally:
         for p in procs.values():
             p.terminate()

@@ -16,17 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from kafka.errors import KafkaError
 
 from actions.backends.base import ALGORITHMS
 from actions.request import frameworks
 from ingest.parsers import CLI_SOURCES
-from ingest.runner import ProduceError
-from kmo.kafka import KafkaUnavailable
 from kmo.settings import ConfigError, Settings
-
-# Kafka away or refusing writes: a clean message and exit 3 (a --watch collector tries again)
-BROKER_ERRORS = (KafkaError, ProduceError, KafkaUnavailable)
 
 SYSTEMS = ("vault", "aws-kms", "azure-keyvault", "gcp-kms", "hsm")  # the specification's keyManagementSystem
 
@@ -98,8 +92,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                     show_progress=False if args.no_progress else None,
                     batch_records=args.batch_records,
                 )
-        except BROKER_ERRORS as exc:
-            if stop is None:
+        except Exception as exc:
+            if stop is None or not isinstance(exc, _broker_errors()):
                 raise
             # --watch: the next pass resumes from the last checkpoint, which never runs ahead of Kafka
             print(f"kmo: {_broker_trouble(exc)}; trying again in {args.watch:g} s", file=sys.stderr)
@@ -121,6 +115,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             return 0 if summary.ok else 1
         if stop.wait(args.watch):
             return 0
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    """Kafka away or refusing writes: a clean message and exit 3 (a --watch collector tries again).
+    Imported only when something failed: most commands never load the Kafka client."""
+    from kafka.errors import KafkaError
+
+    from ingest.runner import ProduceError
+    from kmo.kafka import KafkaUnavailable
+
+    return (KafkaError, ProduceError, KafkaUnavailable)
 
 
 def _broker_trouble(exc: BaseException) -> str:
@@ -1202,12 +1207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kmo: configuration error: {exc}", file=sys.stderr)
         return 2
-    except BROKER_ERRORS as exc:
-        print(f"kmo: {_broker_trouble(exc)}", file=sys.stderr)
-        return 3
     except BrokenPipeError:  # `kmo alerts | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        if not isinstance(exc, _broker_errors()):
+            raise
+        print(f"kmo: {_broker_trouble(exc)}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

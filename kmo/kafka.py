@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -240,3 +240,20 @@ def make_consumer(
     }
     config.update(overrides)
     return KafkaConsumer(**config)
+
+
+def committed_and_end(consumer: KafkaConsumer, tps: Iterable[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+    """(committed offset of ``consumer``'s group, end offset) per partition, without joining the group.
+    The ends are read first: a commit read after them covers everything it says it covers."""
+    ends = consumer.end_offsets(list(tps))
+    return {tp: (consumer.committed(tp) or 0, end) for tp, end in ends.items()}
+
+
+def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records on ``topic`` that ``group`` has not committed (the whole topic for a group that never did)."""
+    consumer = make_consumer(bootstrap, group)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+        return sum(end - committed for committed, end in committed_and_end(consumer, tps).values())
+    finally:
+        consumer.close()

@@ -279,7 +279,7 @@ def _watch_for_stalls(
     recovery start", for minutes) and a rebalance that does not end get the same exit."""
     from kafka import TopicPartition
 
-    from kmo.kafka import make_consumer
+    from kmo.kafka import committed_and_end, make_consumer
     from streams.stall_watch import StallWatch
 
     watch, phase_watch, agents_watch = StallWatch(stall_seconds), StallWatch(stall_seconds), StallWatch(stall_seconds)
@@ -289,9 +289,8 @@ def _watch_for_stalls(
     def offsets(owned: list[Any]) -> dict[Any, tuple[int, int]]:
         if not reader:  # reads the group's committed offsets; never joins the group or commits
             reader.append(make_consumer(bootstrap, app.conf.id))
-        ktps = {tp: TopicPartition(tp.topic, tp.partition) for tp in owned}
-        ends = reader[0].end_offsets(list(ktps.values()))
-        return {tp: (reader[0].committed(k) or 0, ends[k]) for tp, k in ktps.items()}
+        ktps = {TopicPartition(tp.topic, tp.partition): tp for tp in owned}
+        return {ktps[k]: pair for k, pair in committed_and_end(reader[0], ktps).items()}
 
     def exit_stalled(what: str) -> None:
         log.error("%s; exiting (%d) so the supervisor restarts the worker", what, STALLED_EXIT)

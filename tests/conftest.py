@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,6 +77,18 @@ def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
 def offline_settings(tmp_path: Path) -> Settings:
     """Settings for tests that need no broker."""
     return make_settings(tmp_path / "kmo")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM (a kmo process's clean shutdown), SIGKILL if it takes longer than ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def kmo_env(settings: Settings) -> dict[str, str]:

@@ -15,15 +15,7 @@ from typing import Any
 
 from actions.audit_log import AuditLog
 from actions.inventory_publish import snapshot
-from analytics.warehouse import (
-    events_to_arrow,
-    insert_actions,
-    insert_events,
-    insert_findings,
-    insert_heartbeats,
-    insert_inventory,
-    open_warehouse,
-)
+from analytics.warehouse import events_to_arrow, insert_batch, open_warehouse
 from ingest.offline import read_events
 from ingest.schema import format_timestamp, parse_timestamp
 from kmo.demo.cloudtrail_files import render_files, write_files
@@ -98,11 +90,14 @@ def build(warehouse: Path, workdir: Path, *, seed: int = 7, days: int = 2) -> di
     con = open_warehouse(warehouse)
     try:
         con.execute("BEGIN TRANSACTION")
-        insert_events(con, events_to_arrow(events))
-        insert_findings(con, [f.to_ocsf() for f in result.findings])
-        insert_inventory(con, snapshots)
-        insert_actions(con, actions)
-        insert_heartbeats(con, heartbeats)
+        insert_batch(
+            con,
+            events_to_arrow(events),
+            heartbeats=heartbeats,
+            actions=actions,
+            inventory=snapshots,
+            findings=[f.to_ocsf() for f in result.findings],
+        )
         con.execute("COMMIT")
     finally:
         con.close()

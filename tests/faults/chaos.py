@@ -43,15 +43,15 @@ from pathlib import Path
 from typing import Any
 
 import hvac
-import orjson
-from kafka import TopicPartition
 
+from actions.audit_log import AuditLog
 from analytics.query import QueryError, run_query
 from ingest.offline import OfflineStats, read_events
 from kmo.demo.cloudtrail_files import render_files
 from kmo.demo.estate import Estate
 from kmo.demo.other_sources import generate_all
-from kmo.kafka import make_consumer
+from kmo.demo.stream_check import read_findings
+from kmo.kafka import group_lag
 from kmo.settings import Settings
 from kmo.topics import Topics
 from streams.broker.embedded import EmbeddedKafka
@@ -59,6 +59,7 @@ from streams.inventory import Inventory
 from streams.policy import load_policy
 from streams.replay import replay
 from streams.rules import load_rules
+from tests.conftest import stop_process
 from tests.integration.test_vault_live import run_openbao
 from tests.kafka_helpers import headers, read_all
 
@@ -120,13 +121,8 @@ class Managed:
 
     def stop(self) -> None:
         self.wanted = False
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=30)
+        if self.popen is not None:
+            stop_process(self.popen, timeout=60)
 
 
 @dataclass
@@ -172,16 +168,6 @@ def _offline(inbox: Path, vault_log: Path) -> tuple[list, OfflineStats, OfflineS
         read_events("vault.audit", [str(vault_log)], vs)
     )
     return events, ct, vs
-
-
-def _lag(bootstrap: str, group: str, topic: str) -> int:
-    consumer = make_consumer(bootstrap, group)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
-        ends = consumer.end_offsets(tps)
-        return sum(end - (consumer.committed(tp) or 0) for tp, end in ends.items())
-    finally:
-        consumer.close()
 
 
 def _count(settings: Settings, sql: str) -> int | None:
@@ -329,21 +315,14 @@ def _waiting_for(settings: Settings, bootstrap: str, topics: Topics, events: int
     if landed != events:
         return f"events in DuckDB ({landed} of {events})"
     for group, topic in (("kmo-sink", topics.events), ("kmo-worker", topics.events)):
-        if lag := _lag(bootstrap, group, topic.name):
+        if lag := group_lag(bootstrap, group, topic.name):
             return f"{group} on {topic.name} (lag {lag})"
-    if missing := findings - set(_latest_findings(bootstrap, topics.findings.name)):
+    if missing := findings - set(read_findings(settings)):
         return f"{len(missing)} findings on the findings topic"
     for group in ("kmo-responder", "kmo-sink"):
-        if lag := _lag(bootstrap, group, topics.findings.name):
+        if lag := group_lag(bootstrap, group, topics.findings.name):
             return f"{group} on {topics.findings.name} (lag {lag})"
     return None
-
-
-def _latest_findings(bootstrap: str, topic: str) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for rec in read_all(bootstrap, topic):
-        latest[rec.key.decode()] = orjson.loads(rec.value)
-    return latest
 
 
 def _batches(worker_log: Path) -> int:
@@ -369,13 +348,9 @@ def _account(
     letters = [r for r in read_all(bootstrap, topics.dlq.name) if headers(r).get("kmo-stage") == "ingest"]
     letter_origins = Counter(r.key.decode() for r in letters)
     expected_dead = {origin for origin, _ in ct_stats.dead + vault_stats.dead}
-    published = _latest_findings(bootstrap, topics.findings.name)
+    published = read_findings(settings)
     finding_rows = Counter(r["uid"] for r in run_query(settings, "SELECT uid FROM findings").to_pylist())
-    audit = [
-        json.loads(line)
-        for line in (settings.home / "actions" / "audit.jsonl").read_text().splitlines()
-        if line.strip()
-    ] if (settings.home / "actions" / "audit.jsonl").exists() else []  # fmt: skip
+    audit = AuditLog(settings.home / "actions" / "audit.jsonl").entries()
     done = Counter(
         (entry.get("trigger"), entry.get("keyId"))
         for entry in audit

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from kafka import TopicPartition
 
 from analytics.query import QueryError, run_query
 from analytics.sink import WarehouseSink
 from ingest.collect import collect
 from kmo.demo.cloudtrail_files import render_files, write_files
 from kmo.demo.estate import Estate
-from kmo.kafka import make_consumer, make_producer
+from kmo.kafka import group_lag, make_producer
 from kmo.settings import Settings
 from kmo.topics import Topics
 from tests.conftest import kmo_env
@@ -63,14 +62,7 @@ def warehouse_rows(settings: Settings) -> int:
 
 
 def committed_equals_end(settings: Settings, group: str = "kmo-sink") -> bool:
-    topic = Topics.for_settings(settings).events.name
-    consumer = make_consumer(settings.kafka_bootstrap, group)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        ends = consumer.end_offsets(tps)
-        return all((consumer.committed(tp) or 0) == ends[tp] for tp in tps)
-    finally:
-        consumer.close()
+    return group_lag(settings.kafka_bootstrap, group, Topics.for_settings(settings).events.name) == 0
 
 
 def sink_cmd(*extra: str) -> list[str]:

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 import analytics.sink as sink_module
+import analytics.warehouse as warehouse_module
 from analytics.query import run_query
 from analytics.sink import WarehouseSink
 from analytics.warehouse import open_warehouse
@@ -49,7 +50,7 @@ def test_a_locked_warehouse_is_waited_for(settings: Settings, monkeypatch, caplo
 
 def test_failing_writes_hold_the_batch_and_nothing_is_lost_or_doubled(settings: Settings, monkeypatch, caplog) -> None:
     monkeypatch.setattr(sink_module, "RETRY_SECONDS", 0.05)
-    real = sink_module.insert_events
+    real = warehouse_module.insert_events  # what the sink's insert_batch calls
     failures = {"left": 3}
 
     def disk_full(con, table):
@@ -58,7 +59,7 @@ def test_failing_writes_hold_the_batch_and_nothing_is_lost_or_doubled(settings: 
             raise duckdb.IOException("IO Error: could not write file: No space left on device")
         return real(con, table)
 
-    monkeypatch.setattr(sink_module, "insert_events", disk_full)
+    monkeypatch.setattr(warehouse_module, "insert_events", disk_full)
     produced = _events(settings)
     with caplog.at_level(logging.ERROR, logger="analytics.sink"):
         sink = WarehouseSink(settings)

@@ -4,46 +4,28 @@ same events, dead-letters what it cannot decode, and raises a finding within a s
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from ingest.collect import collect
 from ingest.schema import decode
 from kmo.demo.cloudtrail_files import render_files, write_files
 from kmo.demo.estate import Estate
+from kmo.demo.stream_check import read_findings
 from kmo.kafka import make_producer
 from kmo.settings import Settings
 from kmo.topics import Topics
 from streams.inventory import Inventory
 from streams.policy import load_policy
 from streams.replay import replay
-from tests.conftest import FIXTURES, kmo_env
+from tests.conftest import FIXTURES, kmo_env, stop_process
 from tests.kafka_helpers import headers, read_all
 
 pytestmark = pytest.mark.integration
-
-
-def latest_findings(settings: Settings) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for rec in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).findings.name):
-        doc = orjson.loads(rec.value)
-        out[doc["finding_info"]["uid"]] = doc
-    return out
-
-
-def stop(worker: subprocess.Popen) -> None:
-    """SIGTERM (Faust's clean shutdown), SIGKILL if it takes too long."""
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
 
 
 def wait_stable(settings: Settings, minimum: int, timeout: float = 150.0) -> dict[str, dict]:
@@ -51,13 +33,13 @@ def wait_stable(settings: Settings, minimum: int, timeout: float = 150.0) -> dic
     last: dict[str, int] = {}
     stable_since = time.monotonic()
     while time.monotonic() < deadline:
-        now = {u: d["count"] for u, d in latest_findings(settings).items()}
+        now = {u: d["count"] for u, d in read_findings(settings).items()}
         if now != last:
             last, stable_since = now, time.monotonic()
         elif len(now) >= minimum and time.monotonic() - stable_since > 6:
             break
         time.sleep(1)
-    return latest_findings(settings)
+    return read_findings(settings)
 
 
 def test_worker_matches_replay_and_is_prompt(settings: Settings, tmp_path: Path) -> None:
@@ -105,16 +87,16 @@ def test_worker_matches_replay_and_is_prompt(settings: Settings, tmp_path: Path)
                 f"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-00000000000{i}"
             )
             (tmp_path / f"lat{i}.json").write_text(json.dumps({"Records": [raw]}))
-            before = set(latest_findings(settings))
+            before = set(read_findings(settings))
             start = time.monotonic()
             collect(settings, "aws.cloudtrail", [str(tmp_path / f"lat{i}.json")])
-            while time.monotonic() - start < 10 and not set(latest_findings(settings)) - before:
+            while time.monotonic() - start < 10 and not set(read_findings(settings)) - before:
                 time.sleep(0.02)
             latencies.append(time.monotonic() - start)
         print(f"ingest-to-finding latencies (s): {[round(x, 3) for x in latencies]}")
         assert sorted(latencies)[1] < 1.0, f"median seconds from ingest to finding: {sorted(latencies)[1]:.2f}"
     finally:
-        stop(worker)
+        stop_process(worker)
         producer.close()
 
 
@@ -158,4 +140,4 @@ def test_a_worker_that_stops_fetching_exits_for_its_supervisor_and_loses_nothing
     try:
         assert set(wait_stable(settings, len(expected))) == expected
     finally:
-        stop(restarted)
+        stop_process(restarted)
