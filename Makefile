@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test faults soak lint install sysdeps broker-jars clean
+.PHONY: demo test faults soak bench lint install sysdeps broker-jars clean
 
 demo: install broker-jars
 	$(BIN)/kmo demo
@@ -21,6 +21,10 @@ faults: install broker-jars
 # minutes at a steady rate with every component running (not part of `make test`): bench/soak.py
 soak: install broker-jars
 	$(BIN)/python bench/soak.py
+
+# issue #8's benchmark (not part of `make test`; about 15 minutes): bench/pipeline.py, figures in bench/results/
+bench: install broker-jars
+	$(BIN)/python bench/pipeline.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -65,7 +65,7 @@ class WarehouseSink:
         *,
         group_id: str = "kmo-sink",
         batch_max: int = 20000,
-        batch_seconds: float = 0.5,
+        batch_seconds: float = 0.1,
         serve_queries: bool = True,
     ) -> None:
         self.settings = settings
@@ -185,6 +185,7 @@ class WarehouseSink:
         return records
 
     def _process(self, records: list) -> None:
+        started = time.monotonic()
         events: list[KeyEvent] = []
         positions: list[tuple[int, int]] = []
         documents: dict[str, list[dict]] = {name: [] for name in self._documents}
@@ -236,6 +237,7 @@ class WarehouseSink:
                 )
 
             inserted = self._write(write)
+        written = time.monotonic()
         crash_point("sink.after_db_commit")
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for rec in records:
@@ -248,6 +250,10 @@ class WarehouseSink:
             # A rebalance took the partitions, or the broker went away: the batch's new reader (or
             # this one, from the last commit) re-reads it, and the uid makes those inserts no-ops.
             log.warning("offset commit failed (the batch will be re-read, harmlessly): %s", exc)
+        log.info(
+            "batch: %d records, %d inserted; decode+write %.0f ms, offset commit %.0f ms",
+            len(records), inserted, 1000 * (written - started), 1000 * (time.monotonic() - written),
+        )  # fmt: skip
         self.stats.batches += 1
         self.stats.consumed += len(records)
         self.stats.inserted += inserted

@@ -8,9 +8,8 @@
    (``events_to_arrow`` then ``insert_events``, the sink's own calls, in the sink's default batch of
    20,000): rows/s, with the Arrow conversion timed apart from the insert.
 
-The corpus is deterministic: the demo estate's KMS records (about 1.5 KB each, realistic callers,
-keys and parameters) repeated with event ids derived from the seed, in delivery files of 1,000
-records. The end-to-end, latency and memory parts of the benchmark are not built yet (issue #8).
+The corpus is bench/corpus.py's (deterministic per seed). ``make bench`` (bench/pipeline.py) runs
+these two next to the end-to-end, latency, memory and query figures; this script runs them alone.
 Prints a table and one JSON line, and writes bench/results/limits.json.
 """
 
@@ -19,36 +18,20 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+import corpus
 
 from analytics.warehouse import events_to_arrow, insert_events, open_warehouse
 from ingest.framing import decode_bytes
 from ingest.offline import parse_text
-from kmo.demo.estate import Estate
 
-FILE_RECORDS = 1000
 BATCH = 20000
-
-
-def corpus(events: int, seed: int) -> tuple[list[bytes], int]:
-    """Gzip'd CloudTrail delivery files holding ``events`` KMS records, the same bytes for one seed,
-    and their size uncompressed."""
-    templates = [r for r in Estate(seed=seed, days=2).generate() if r.get("eventSource") == "kms.amazonaws.com"]
-    namespace = uuid.UUID(int=seed)
-    files, raw = [], 0
-    for start in range(0, events, FILE_RECORDS):
-        records = []
-        for i in range(start, min(events, start + FILE_RECORDS)):
-            rec = dict(templates[i % len(templates)])
-            rec["eventID"] = str(uuid.uuid5(namespace, str(i)))
-            records.append(rec)
-        body = json.dumps({"Records": records}).encode()
-        files.append(gzip.compress(body, mtime=0))
-        raw += len(body)
-    return files, raw
 
 
 def parse_limit(files: list[bytes]) -> tuple[list, float]:
@@ -78,31 +61,42 @@ def load_limit(events: list, warehouse: Path) -> tuple[int, float, float]:
     return inserted, arrow_s, insert_s
 
 
+def measure(files: list[bytes]) -> dict[str, Any]:
+    """Both limits over gzip'd delivery files; raises if an event went missing on the way."""
+    raw = sum(len(gzip.decompress(body)) for body in files)
+    events, parse_s = parse_limit(files)
+    with tempfile.TemporaryDirectory(prefix="kmo-bench-") as tmp:
+        inserted, arrow_s, insert_s = load_limit(events, Path(tmp) / "warehouse.duckdb")
+    assert inserted == len(events), f"inserted {inserted} of {len(events)}"
+    n = len(events)
+    return {
+        "events": n,
+        "corpus_mb_uncompressed": round(raw / 1e6, 1),
+        "parse_limit_per_s": round(n / parse_s),
+        "load_limit_per_s": round(n / insert_s),
+        "arrow_conversion_per_s": round(n / arrow_s),
+        "load_with_conversion_per_s": round(n / (arrow_s + insert_s)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    files, raw = corpus(args.events, args.seed)
-    events, parse_s = parse_limit(files)
-    assert len(events) == args.events, f"parsed {len(events)} events from {args.events} records"
-    with tempfile.TemporaryDirectory(prefix="kmo-bench-") as tmp:
-        inserted, arrow_s, insert_s = load_limit(events, Path(tmp) / "warehouse.duckdb")
-    assert inserted == args.events, f"inserted {inserted} of {args.events}"
-    figures = {
-        "events": args.events,
-        "corpus_mb_uncompressed": round(raw / 1e6, 1),
-        "parse_limit_per_s": round(args.events / parse_s),
-        "load_limit_per_s": round(args.events / insert_s),
-        "arrow_conversion_per_s": round(args.events / arrow_s),
-        "load_with_conversion_per_s": round(args.events / (arrow_s + insert_s)),
-    }
+    figures = measure([body for body, _ in corpus.delivery_files(args.events, args.seed)])
+    assert figures["events"] == args.events, f"parsed {figures['events']} events from {args.events} records"
     for key, value in figures.items():
         print(f"{key:<28} {value:>12,}" if isinstance(value, int) else f"{key:<28} {value:>12}")
+    save("limits", figures, figures)
+
+
+def save(name: str, figures: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Write bench/results/NAME.json and print the summary as the last line (one JSON object)."""
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "limits.json").write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures))
+    (out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,17 @@ Two agents and a timer:
 
 * ``detect_by_key`` reads the events topic (keyed by key uri) in batches, decodes with kmo's codec
   (undecodable messages go to the dead-letter topic with their raw bytes), runs the event- and
-  key-scoped rules, publishes findings, and forwards each event re-keyed by principal;
+  key-scoped rules, publishes findings, and forwards the events to a topic partitioned by
+  principal, one message per partition per batch (streams.forwarding says why);
 * ``detect_by_principal`` reads that stream and runs the principal-scoped rules (bursts across keys);
 * a timer runs the absence rules (orphaned keys, rotation overdue) against the inventory.
 
 State lives in two Faust tables (changelogged to Kafka, so a restarted or rebalanced worker picks
-it up), one entry per key uri or principal. The tables use the same partitioner as the topics, so
-a key's state sits on the partition that carries its events, even inside a batch. Findings carry
-deterministic uids: re-processing after a crash re-publishes the same finding, never a new one.
+it up), one entry per key uri or principal, written back when Faust commits offsets (TableBuckets
+says why). The tables use the same partitioner as the topics, so a key's state sits on the
+partition that carries its events, even inside a batch. Findings carry deterministic uids:
+re-processing after a crash re-publishes the same finding, never a new one. A batch waits at most
+``KMO_WORKER_BATCH_SECONDS`` (0.05) to fill: the latency it adds at a trickle (bench/README.md).
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ from typing import Any
 import faust
 import orjson
 
-from ingest.schema import DecodeError, decode, encode
+from ingest.schema import DecodeError, decode
 from kmo.faults import crash_point
 from kmo.kafka import MAX_MESSAGE_BYTES, ensure_all_topics, faust_credentials, resolve_bootstrap
 from kmo.settings import Settings
 from kmo.topics import Topic
 from streams.engine import Engine
 from streams.findings import Finding
+from streams.forwarding import decode_forwarded, forward_batches
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.rules import load_rules
@@ -44,7 +48,17 @@ ABSENCE_BUCKET = "kmo:absence-findings"
 
 class TableBuckets:
     """Adapts a Faust table to the engine's (scope, bucket) stores: one table entry (a dict) per
-    bucket, loaded once per batch and written back once by :meth:`flush`."""
+    bucket, loaded once and written back by :meth:`flush`, which runs just before Faust commits
+    offsets (:class:`FlushStateOnCommit`), not after every batch.
+
+    Why: every table write is a changelog record sent through Faust's producer buffer one at a
+    time. Written after each batch, that was one record per bucket per batch (0.8 per event in
+    small batches): at 1,000 events/s the buffer filled, Faust suspended the streams until it
+    drained, and findings came seconds late (bench/README.md). Written at commit, it is at most
+    one record per bucket per commit interval. Safety is unchanged: Faust flushes its producer
+    after this and before it commits, so an offset is committed only once the state its events
+    produced is in the changelog; what a crash loses is uncommitted, and is processed again.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
@@ -59,11 +73,19 @@ class TableBuckets:
             self._cache[bucket] = dict(self.table.get(bucket) or {})
         return self._cache[bucket]
 
-    def flush(self) -> None:
+    @property
+    def pending(self) -> int:
+        """Buckets changed since the last flush."""
+        return len(self._dirty)
+
+    def flush(self) -> int:
+        """Write back the buckets changed since the last flush (a changelog record each); returns how many."""
+        written = len(self._dirty)
         for bucket in self._dirty:
             self.table[bucket] = self._cache[bucket]
         self._dirty.clear()
         self._cache.clear()
+        return written
 
 
 class _Bucket:
@@ -99,7 +121,22 @@ class _AllBuckets:
         return ABSENCE_BUCKET if key.startswith("finding|") else key.split("|", 1)[-1]
 
     def keys(self) -> Any:
-        return [k for b in list(self.owner.table.keys()) for k in self.owner.load(b)]
+        buckets = set(self.owner.table.keys()) | set(self.owner._cache)  # the cache: not yet flushed
+        return [k for b in buckets for k in self.owner.load(b)]
+
+
+class FlushStateOnCommit(faust.Sensor):
+    """Writes the tables' pending state when Faust is about to commit offsets (every commit: the
+    periodic one, the one at a rebalance's revocation, the one at a clean stop)."""
+
+    def __init__(self, *states: TableBuckets) -> None:
+        super().__init__()
+        self.states = states
+
+    def on_commit_initiated(self, consumer: Any) -> Any:
+        for state in self.states:
+            state.flush()
+        return super().on_commit_initiated(consumer)
 
 
 def _raw_topic(app: faust.App, topic: Topic) -> Any:
@@ -152,6 +189,7 @@ def make_app(
         "detect-by-principal", default=None, partitions=settings.events_partitions, use_partitioner=True
     )
     key_state, principal_state = TableBuckets(key_table), TableBuckets(principal_table)
+    app.sensors.add(FlushStateOnCommit(key_state, principal_state))
     key_engine = Engine(
         rules,
         policy=policy,
@@ -186,45 +224,66 @@ def make_app(
                 await dlq_out.send(key=error.rule_id.encode(), value=b"", headers=meta)
             engine.errors.clear()
 
-    def decode_batch(batch: list[bytes]) -> tuple[list, list[tuple[bytes, str]]]:
-        good, bad = [], []
+    def decode_batch(batch: list[bytes]) -> tuple[list, list[bytes], list[tuple[bytes, str]]]:
+        """(events, their raw bytes, undecodable messages with the reason)."""
+        good, raws, bad = [], [], []
         for raw in batch:
             try:
                 good.append(decode(raw))
+                raws.append(raw)
             except DecodeError as exc:
                 bad.append((raw, exc.reason))
-        return good, bad
+        return good, raws, bad
 
+    # How long a batch waits to fill: at a trickle, the latency it adds (issue #8 asks findings
+    # within 50 ms at p99); much shorter, and the per-batch costs (forwarding, findings, Faust's
+    # take loop) outgrow the worker at 1,000 events/s: 0.02 s gave findings 0.7-1.5 s late, 0.05 s
+    # 82-92 ms, 0.2 s 217-254 ms (bench/README.md).
+    batch_seconds = float(os.environ.get("KMO_WORKER_BATCH_SECONDS", "0.05"))
     # when each agent last had events: the model's idle flush waits until the whole worker is quiet
     last_event = {"key": 0.0, "principal": 0.0}
     batches_done = [0]  # both agents' batches: the stall check's measure of work done
 
     @app.agent(events_in)
     async def detect_by_key(stream: Any) -> None:
-        async for batch in stream.take(1000, within=0.2):
-            last_event["key"] = time.monotonic()
+        async for batch in stream.take(1000, within=batch_seconds):
+            started = last_event["key"] = time.monotonic()
             batches_done[0] += 1
-            events, bad = decode_batch(batch)
+            events, raws, bad = decode_batch(batch)
             for raw, reason in bad:
                 await dlq_out.send(
                     key=b"worker", value=raw, headers={"kmo-stage": b"stream", "kmo-reason": reason.encode()}
                 )
             findings = key_engine.process(events)
-            key_state.flush()
             await publish(findings)
-            log.info("by key: %d events, %d findings, %d dead-lettered", len(events), len(findings), len(bad))
-            for event in events:
-                await principal_in.send(key=(event.actor.principal or "unknown").encode(), value=encode(event))
+            log.info(
+                "by key: %d events, %d findings, %d dead-lettered, %d state buckets to write at commit; %.0f ms",
+                len(events), len(findings), len(bad), key_state.pending, 1000 * (time.monotonic() - started),
+            )  # fmt: skip
+            # one message per principal partition (streams.forwarding says why), sent through the
+            # producer, which Faust flushes before it commits the offsets these events came from
+            for partition, value in forward_batches(events, raws, by_principal.partitions):
+                await app.producer.send(
+                    by_principal.name, None, value, partition=partition, timestamp=None, headers=None
+                )
 
     windows = _model_windows(settings)
     windows_lock = asyncio.Lock()
 
     @app.agent(principal_in)
     async def detect_by_principal(stream: Any) -> None:
-        async for batch in stream.take(1000, within=0.2):
-            events, _ = decode_batch(batch)  # produced by detect_by_key from decoded events
+        async for batch in stream.take(64, within=batch_seconds):
+            events: list = []
+            for value in batch:
+                try:
+                    events += decode_forwarded(value)
+                except DecodeError as exc:  # not ours after all: kept, with the reason, never dropped
+                    await dlq_out.send(
+                        key=b"worker",
+                        value=value,
+                        headers={"kmo-stage": b"forwarded", "kmo-reason": exc.reason.encode()},
+                    )
             findings = principal_engine.process(events)
-            principal_state.flush()
             if windows is not None:  # the learned model, on the hours this batch closed
                 async with windows_lock:  # scoring runs in a thread: the event loop (heartbeats) goes on
                     findings += await asyncio.to_thread(windows.add, events)
@@ -247,7 +306,6 @@ def make_app(
     @app.timer(interval=absence_seconds)
     async def absences() -> None:
         findings = key_engine.absences(datetime.now(UTC))
-        key_state.flush()
         await publish(findings)
 
     stall_seconds = float(os.environ.get("KMO_WORKER_STALL_SECONDS", "60"))

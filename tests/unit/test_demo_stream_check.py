@@ -4,39 +4,42 @@ from __future__ import annotations
 
 from kafka import TopicPartition
 
-from kmo.demo.stream_check import _caught_up
+from kmo.demo.stream_check import caught_up
 
 EVENTS, FORWARDED = "kmo.events.v1", "kmo.events.by-principal.v1"
 TPS = [TopicPartition(EVENTS, 0), TopicPartition(FORWARDED, 0)]
 
 
-class ForwardingInFlight:
-    """The moment the CI flake caught: every event committed and forwarded, but the forwarded copies
-    become visible only after the first end-offset read, and the principal stream has processed none."""
+class Topics:
+    """End offsets and commits as a worker's group would show them. ``forwarded_end`` is what the
+    principal topic holds when its ends are read; forwarded batches are fewer than the events."""
 
-    def __init__(self) -> None:
-        self.reads = 0
+    def __init__(self, *, events_committed: int, forwarded_end: int, forwarded_committed: int) -> None:
+        self.events_committed = events_committed
+        self.forwarded_end = forwarded_end
+        self.forwarded_committed = forwarded_committed
+        self.reads: list[str] = []
 
     def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        self.reads += 1
-        forwarded = 0 if self.reads == 1 else 100
-        return {TopicPartition(EVENTS, 0): 100, TopicPartition(FORWARDED, 0): forwarded}
+        self.reads += [tp.topic for tp in tps]
+        return {tp: 100 if tp.topic == EVENTS else self.forwarded_end for tp in tps}
 
     def committed(self, tp: TopicPartition) -> int:
-        return 100 if tp.topic == EVENTS else 0
+        return self.events_committed if tp.topic == EVENTS else self.forwarded_committed
 
 
-def test_not_caught_up_while_forwarded_events_are_unprocessed() -> None:
-    consumer = ForwardingInFlight()
-    assert _caught_up(consumer, TPS, EVENTS) is False  # nothing forwarded yet in its one read
-    assert _caught_up(consumer, TPS, EVENTS) is False  # forwarded, but the principal stream committed none
+def test_not_caught_up_while_the_events_are_not_all_committed() -> None:
+    consumer = Topics(events_committed=99, forwarded_end=3, forwarded_committed=3)
+    assert caught_up(consumer, TPS, EVENTS) is False
+    assert consumer.reads == [EVENTS]  # the forwarded topic's ends mean nothing before that commit
+
+
+def test_not_caught_up_while_forwarded_batches_are_unprocessed() -> None:
+    consumer = Topics(events_committed=100, forwarded_end=4, forwarded_committed=3)
+    assert caught_up(consumer, TPS, EVENTS) is False
 
 
 def test_caught_up_when_both_streams_committed_everything() -> None:
-    class Done(ForwardingInFlight):
-        def committed(self, tp: TopicPartition) -> int:
-            return 100
-
-    consumer = Done()
-    consumer.reads = 1
-    assert _caught_up(consumer, TPS, EVENTS) is True
+    consumer = Topics(events_committed=100, forwarded_end=4, forwarded_committed=4)
+    assert caught_up(consumer, TPS, EVENTS) is True
+    assert consumer.reads == [EVENTS, FORWARDED]  # events first, then the forwarded topic
