@@ -240,7 +240,6 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
     started = time.monotonic()
     stage.start("collector", "ingest", "cloudtrail", str(files))
     done: dict[str, float] = {}
-    broker_rss = None
     limit = 600 + events / 200  # far beyond any rate seen: a process that stopped making progress
     while len(done) < 3 and time.monotonic() - started < limit:
         if "collector" not in done and stage.reap("collector", stop=False) is not None:
@@ -289,10 +288,10 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
         "distinct_uids": distinct,
         "dead_letters": dead,
         "findings_stream": len(findings),
+        "findings_replay": sum(1 for f in replayed.findings if f.evidence),  # absence findings aside
         "findings_match_replay": same,
         "findings_only_stream": only_stream,
         "findings_only_replay": only_replay,
-        "broker_rss_mb": broker_rss,
     }
 
 
@@ -558,6 +557,22 @@ def main() -> None:
         log(f"saved queries over {args.query_events:,} events")
         figures["queries"] = query_times(e2e.settings.warehouse, root / "queries.duckdb", args.query_events)
     report(figures)
+    e2e_figures = figures["end_to_end"]
+    wrong = [
+        f"{name} {got:,} (expected {want:,})"
+        for name, got, want in [
+            ("rows", e2e_figures["rows"], args.events),
+            ("distinct uids", e2e_figures["distinct_uids"], args.events),
+            ("dead letters", e2e_figures["dead_letters"], 0),
+            ("findings equal to replay's", e2e_figures["findings_match_replay"], e2e_figures["findings_replay"]),
+            ("findings only in the stream", e2e_figures["findings_only_stream"], 0),
+            ("findings only in replay", e2e_figures["findings_only_replay"], 0),
+        ]
+        if got != want
+    ]
+    if wrong:  # a fast pipeline that loses or invents anything is not a result
+        log("CHECK FAILED: " + "; ".join(wrong))
+        sys.exit(1)
     if args.keep:
         log(f"kept {root}")
     else:
