@@ -58,9 +58,10 @@ from analytics.warehouse import open_warehouse
 from ingest.offline import parse_text, read_events
 from ingest.schema import encode
 from kmo.demo.stream_check import caught_up, compare, read_findings
-from kmo.kafka import ensure_all_topics, make_consumer, make_producer
+from kmo.kafka import committed_and_end, ensure_all_topics, make_consumer, make_producer
 from kmo.settings import Settings
 from streams.broker.embedded import EmbeddedKafka
+from streams.forwarding import forwarded_topic
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.replay import replay
@@ -115,9 +116,13 @@ class Stage:
         self.topics = ensure_all_topics(self.settings, self.bootstrap)
         wait_for_coordinator(self.bootstrap)
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
+    def start(self, name: str, *args: str, wrap: list[str] | None = None) -> subprocess.Popen:
+        """``kmo ARGS`` as ``name`` (under ``wrap``, a profiler, when given), logging to NAME.log."""
         out = (self.home / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen([*KMO, *args], env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        command = [*(wrap or []), *KMO, *args]
+        self.procs[name] = subprocess.Popen(command, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        if wrap:
+            self.profiled.add(name)
         return self.procs[name]
 
     def reap(self, name: str, *, stop: bool = True) -> int | None:
@@ -207,6 +212,11 @@ def committed(consumer: Any, tps: list[TopicPartition]) -> dict[TopicPartition, 
     return {tp: consumer.committed(tp) or 0 for tp in tps}
 
 
+def sink_caught_up(probe: Any, tps: list[TopicPartition]) -> bool:
+    """Has the sink's group committed the end of every events partition?"""
+    return all(done >= end for done, end in committed_and_end(probe, tps).values())
+
+
 def start_workers(stage: Stage) -> None:
     """``--workers`` stream workers in one consumer group (they share the partitions)."""
     for n in range(WORKERS[0]):
@@ -219,19 +229,12 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
         spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--format", "raw"]
-        out = (stage.home / "worker.log").open("ab")
-        stage.procs["worker"] = subprocess.Popen(
-            [*spy, "-o", str(profile / "worker.folded"), "--", *KMO, "worker", *WORKER_ARGS],
-            env=stage.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        stage.profiled.add("worker")
+        stage.start("worker", "worker", *WORKER_ARGS, wrap=[*spy, "-o", str(profile / "worker.folded"), "--"])
     else:
         start_workers(stage)
     stage.wait_for_groups()
     events_topic = stage.topics.events.name
-    by_principal = f"{stage.settings.topic_prefix}kmo.events.by-principal.v1"
+    by_principal = forwarded_topic(stage.settings).name
     worker_probe = make_consumer(stage.bootstrap, f"{stage.settings.topic_prefix}kmo-worker")
     sink_probe = make_consumer(stage.bootstrap, "kmo-sink")
     parts = range(stage.settings.events_partitions)
@@ -245,8 +248,7 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
         if "collector" not in done and stage.reap("collector", stop=False) is not None:
             done["collector"] = time.monotonic() - started
         if "collector" in done:
-            ends = sink_probe.end_offsets(event_tps)
-            if "sink" not in done and sum(committed(sink_probe, event_tps).values()) >= sum(ends.values()):
+            if "sink" not in done and sink_caught_up(sink_probe, event_tps):
                 done["sink"] = time.monotonic() - started
             if "worker" not in done and caught_up(worker_probe, worker_tps, events_topic):
                 done["worker"] = time.monotonic() - started
@@ -418,16 +420,14 @@ def wait_caught_up(stage: Stage, timeout: float = 300.0) -> None:
     """Until the sink and the worker have committed the end of what they read."""
     parts = range(stage.settings.events_partitions)
     events_topic = stage.topics.events.name
-    by_principal = f"{stage.settings.topic_prefix}kmo.events.by-principal.v1"
+    by_principal = forwarded_topic(stage.settings).name
     event_tps = [TopicPartition(events_topic, p) for p in parts]
     worker = make_consumer(stage.bootstrap, f"{stage.settings.topic_prefix}kmo-worker")
     sink = make_consumer(stage.bootstrap, "kmo-sink")
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            ends = sink.end_offsets(event_tps)
-            sink_done = all((sink.committed(tp) or 0) >= end for tp, end in ends.items())
-            if sink_done and caught_up(
+            if sink_caught_up(sink, event_tps) and caught_up(
                 worker, event_tps + [TopicPartition(by_principal, p) for p in parts], events_topic
             ):
                 return

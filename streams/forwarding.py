@@ -20,8 +20,15 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from ingest.schema import DecodeError, KeyEvent
+from kmo.settings import Settings
+from kmo.topics import Topic
 
 MAX_FORWARD_BYTES = 512 * 1024  # well under the broker's message limit (kmo.kafka.MAX_MESSAGE_BYTES)
+
+
+def forwarded_topic(settings: Settings) -> Topic:
+    """The worker's own topic of forwarded batches, partitioned like the events topic."""
+    return Topic(f"{settings.topic_prefix}kmo.events.by-principal.v1", settings.events_partitions)
 
 
 def principal_key(event: KeyEvent) -> bytes:

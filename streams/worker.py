@@ -37,7 +37,7 @@ from kmo.settings import Settings
 from kmo.topics import Topic
 from streams.engine import Engine
 from streams.findings import Finding
-from streams.forwarding import decode_forwarded, forward_batches
+from streams.forwarding import decode_forwarded, forward_batches, forwarded_topic
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.rules import load_rules
@@ -159,7 +159,7 @@ def make_app(
 ) -> faust.App:
     bootstrap = resolve_bootstrap(settings)
     topics = ensure_all_topics(settings, bootstrap)
-    by_principal = Topic(f"{settings.topic_prefix}kmo.events.by-principal.v1", settings.events_partitions)
+    by_principal = forwarded_topic(settings)
     from kmo.kafka import ensure_topics
 
     ensure_topics(bootstrap, [by_principal])

@@ -17,6 +17,7 @@ from kmo.kafka import make_consumer, resolve_bootstrap
 from kmo.settings import Settings
 from kmo.topics import Topics
 from streams.findings import Finding
+from streams.forwarding import forwarded_topic
 
 
 def caught_up(consumer: Any, tps: list[TopicPartition], events_topic: str) -> bool:
@@ -59,7 +60,7 @@ def run_worker_until_caught_up(
     published and the seconds it took."""
     bootstrap = resolve_bootstrap(settings)
     topics = Topics.for_settings(settings)
-    by_principal = f"{settings.topic_prefix}kmo.events.by-principal.v1"
+    by_principal = forwarded_topic(settings).name
     env = dict(
         os.environ,
         KMO_HOME=str(settings.home),
