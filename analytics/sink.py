@@ -4,11 +4,14 @@ Loop: poll a micro-batch from the events topic -> decode (undecodable messages g
 their raw bytes) -> one DuckDB transaction inserting the batch through Arrow, idempotent on the
 event uid -> only then commit the Kafka offsets. A crash anywhere re-delivers at most the
 uncommitted batch, and the uid makes the second insert a no-op: every event lands exactly once.
+A guard (analytics.sink_guard) replaces a consumer that has stopped reading while records wait.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -17,17 +20,18 @@ from dataclasses import dataclass, field
 
 import duckdb
 import orjson
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from analytics.query import sink_socket
 from analytics.query_server import QueryServer
+from analytics.sink_guard import SinkStallGuard
 from analytics.warehouse import events_to_arrow, insert_batch, open_warehouse
 from ingest.deadletter import DeadLetter, DeadLetterWriter
 from ingest.schema import DecodeError, KeyEvent, decode
 from kmo.faults import crash_point
-from kmo.kafka import ensure_all_topics, make_consumer, make_producer, resolve_bootstrap
+from kmo.kafka import committed_and_end, ensure_all_topics, make_consumer, make_producer, resolve_bootstrap
 from kmo.pause import Pause
 from kmo.settings import Settings
 
@@ -72,13 +76,11 @@ class WarehouseSink:
         self._kafka_pause: Pause | None = None
         self.batch_max = batch_max
         self.batch_seconds = batch_seconds
-        bootstrap = resolve_bootstrap(settings)
+        self.bootstrap = bootstrap = resolve_bootstrap(settings)
+        self.group_id = group_id
         self.topics = ensure_all_topics(settings, bootstrap)
         self.stop_event = threading.Event()
         self.con = self._open_when_free(settings)
-        self.consumer = make_consumer(
-            bootstrap, group_id, session_timeout_ms=settings.session_timeout_ms, max_poll_records=batch_max
-        )
         # JSON documents besides events: topic -> (what it carries, the fields and types it must have);
         # anything else on those topics is dead-lettered, never dropped
         self._documents: dict[str, tuple[str, tuple[tuple[str, type], ...]]] = {
@@ -90,8 +92,11 @@ class WarehouseSink:
             ),
             self.topics.findings.name: ("finding", (("finding_info", dict), ("severity_id", int), ("count", int))),
         }
-        self.consumer.subscribe([self.topics.events.name, *self._documents])
+        self.consumer = self._new_consumer()
         self.producer = make_producer(bootstrap)
+        # the sink checks its own consumer (analytics.sink_guard says why); 0 turns the check off
+        stall_seconds = float(os.environ.get("KMO_SINK_STALL_SECONDS", "60"))
+        self.guard = SinkStallGuard(self._group_offsets, stall_seconds) if stall_seconds > 0 else None
         self.dead_letters = DeadLetterWriter(self.producer, self.topics.dlq.name, settings.home / "quarantine")
         self.stats = SinkStats()
         self.parquet = None
@@ -128,7 +133,8 @@ class WarehouseSink:
                 if self.stop_event.is_set():
                     raise
                 self.stats.write_retries += 1
-                pause.wait(logging.ERROR, f"cannot write the warehouse ({exc}); holding this batch and retrying")
+                with self.guard.hold() if self.guard is not None else contextlib.nullcontext():  # on purpose
+                    pause.wait(logging.ERROR, f"cannot write the warehouse ({exc}); holding this batch and retrying")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
@@ -137,10 +143,16 @@ class WarehouseSink:
         """Consume until stopped (SIGTERM/SIGINT or :attr:`stop_event`), or, with ``until_idle``,
         until caught up with the topic's end and nothing new arrived for that many seconds."""
         idle_since = time.monotonic()
+        if self.guard is not None:
+            self.guard.start()
         while not self.stop_event.is_set():
+            if self.guard is not None and self.guard.take_stall():
+                self._replace_consumer()
             batch = self._poll_batch()
             if batch:
                 self._process(batch)
+                # the fault the guard is for, injected: a consumer that reads nothing more, no error
+                crash_point("sink.stop_fetching", lambda: self.consumer.pause(*self.consumer.assignment()))
                 idle_since = time.monotonic()
                 if on_batch is not None:
                     on_batch(self.stats)
@@ -149,6 +161,8 @@ class WarehouseSink:
         return self.stats
 
     def close(self) -> None:
+        if self.guard is not None:
+            self.guard.stop()
         if self.server is not None:
             self.server.close()
         self.consumer.close(autocommit=False)
@@ -161,6 +175,36 @@ class WarehouseSink:
             signal.signal(sig, lambda *_: self.stop_event.set())
 
     # -- internals ---------------------------------------------------------------------------
+    def _new_consumer(self) -> KafkaConsumer:
+        consumer = make_consumer(
+            self.bootstrap,
+            self.group_id,
+            session_timeout_ms=self.settings.session_timeout_ms,
+            max_poll_records=self.batch_max,
+        )
+        consumer.subscribe([self.topics.events.name, *self._documents])
+        return consumer
+
+    def _replace_consumer(self) -> None:
+        """A new consumer for one that stopped reading. Called between batches, when every batch
+        read is written and committed: the new one starts from the commits, losing and repeating
+        nothing. The old one is closed on a thread of its own: it may never return."""
+        old, self.consumer = self.consumer, self._new_consumer()
+        threading.Thread(
+            target=old.close, kwargs={"autocommit": False}, name="kmo-sink-old-consumer", daemon=True
+        ).start()
+
+    def _group_offsets(self) -> dict[TopicPartition, tuple[int, int]]:
+        """The guard's reading: the group's commit and the end of every partition the sink reads,
+        with a client of its own (the sink's may be the one that is stuck), each request bounded."""
+        reader = make_consumer(self.bootstrap, self.group_id)
+        try:
+            topics = [self.topics.events, *(t for t in self.topics.all() if t.name in self._documents)]
+            tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
+            return committed_and_end(reader, tps, timeout_ms=10_000)
+        finally:
+            reader.close(autocommit=False, timeout_ms=5_000)
+
     def _poll_batch(self) -> list:
         records: list = []
         deadline = time.monotonic() + self.batch_seconds

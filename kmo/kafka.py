@@ -242,11 +242,14 @@ def make_consumer(
     return KafkaConsumer(**config)
 
 
-def committed_and_end(consumer: KafkaConsumer, tps: Iterable[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+def committed_and_end(
+    consumer: KafkaConsumer, tps: Iterable[TopicPartition], *, timeout_ms: int | None = None
+) -> dict[TopicPartition, tuple[int, int]]:
     """(committed offset of ``consumer``'s group, end offset) per partition, without joining the group.
-    The ends are read first: a commit read after them covers everything it says it covers."""
-    ends = consumer.end_offsets(list(tps))
-    return {tp: (consumer.committed(tp) or 0, end) for tp, end in ends.items()}
+    The ends are read first: a commit read after them covers everything it says it covers.
+    ``timeout_ms`` bounds each request (kafka-python's own default waits as long as it takes)."""
+    ends = consumer.end_offsets(list(tps), timeout_ms=timeout_ms)
+    return {tp: (consumer.committed(tp, timeout_ms=timeout_ms) or 0, end) for tp, end in ends.items()}
 
 
 def group_lag(bootstrap: str, group: str, topic: str) -> int:

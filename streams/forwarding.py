@@ -8,8 +8,8 @@ has the profile). So the key stream groups a batch's events by the partition the
 to, and sends one message per partition holding a JSON array of the events as they arrived.
 
 The partition is computed with the producer's own partitioner (murmur2 of the principal, as Java
-clients and aiokafka do), so a principal's events, and the principal table's entries for it (Faust
-places those with the same partitioner), share a partition, as they did with one message per event.
+clients, kafka-python and aiokafka do), so a principal's events, and the principal table's entries
+for it (streams.table_state.ColocatedTable places those with this same function), share a partition.
 A single event (an object, not an array) is still read: what an older worker forwarded is not lost
 across an upgrade.
 """

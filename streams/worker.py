@@ -10,11 +10,11 @@ Two agents and a timer:
 * a timer runs the absence rules (orphaned keys, rotation overdue) against the inventory.
 
 State lives in two Faust tables (changelogged to Kafka, so a restarted or rebalanced worker picks
-it up), one entry per key uri or principal, written back when Faust commits offsets (TableBuckets
-says why). The tables use the same partitioner as the topics, so a key's state sits on the
-partition that carries its events, even inside a batch. Findings carry deterministic uids:
-re-processing after a crash re-publishes the same finding, never a new one. A batch waits at most
-``KMO_WORKER_BATCH_SECONDS`` (0.05) to fill: the latency it adds at a trickle (bench/README.md).
+it up), one entry per key uri or principal, on the partition that carries its events, sealed at
+each batch's end and written when Faust commits offsets (streams.table_state says why).
+Findings carry deterministic uids: re-processing after a crash re-publishes the same finding,
+never a new one. A batch waits at most ``KMO_WORKER_BATCH_SECONDS`` (0.05) to fill: the latency
+it adds at a trickle (bench/README.md).
 """
 
 from __future__ import annotations
@@ -41,102 +41,9 @@ from streams.forwarding import decode_forwarded, forward_batches, forwarded_topi
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.rules import load_rules
+from streams.table_state import ColocatedTable, FlushStateOnCommit, TableBuckets
 
 log = logging.getLogger(__name__)
-ABSENCE_BUCKET = "kmo:absence-findings"
-
-
-class TableBuckets:
-    """Adapts a Faust table to the engine's (scope, bucket) stores: one table entry (a dict) per
-    bucket, loaded once and written back by :meth:`flush`, which runs just before Faust commits
-    offsets (:class:`FlushStateOnCommit`), not after every batch.
-
-    Why: every table write is a changelog record sent through Faust's producer buffer one at a
-    time. Written after each batch, that was one record per bucket per batch (0.8 per event in
-    small batches): at 1,000 events/s the buffer filled, Faust suspended the streams until it
-    drained, and findings came seconds late (bench/README.md). Written at commit, it is at most
-    one record per bucket per commit interval. Safety is unchanged: Faust flushes its producer
-    after this and before it commits, so an offset is committed only once the state its events
-    produced is in the changelog; what a crash loses is uncommitted, and is processed again.
-    """
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-        self._cache: dict[str, dict[str, Any]] = {}
-        self._dirty: set[str] = set()
-
-    def store(self, bucket: str | None) -> Any:
-        return _AllBuckets(self) if bucket is None else _Bucket(self, bucket)
-
-    def load(self, bucket: str) -> dict[str, Any]:
-        if bucket not in self._cache:
-            self._cache[bucket] = dict(self.table.get(bucket) or {})
-        return self._cache[bucket]
-
-    @property
-    def pending(self) -> int:
-        """Buckets changed since the last flush."""
-        return len(self._dirty)
-
-    def flush(self) -> int:
-        """Write back the buckets changed since the last flush (a changelog record each); returns how many."""
-        written = len(self._dirty)
-        for bucket in self._dirty:
-            self.table[bucket] = self._cache[bucket]
-        self._dirty.clear()
-        self._cache.clear()
-        return written
-
-
-class _Bucket:
-    def __init__(self, owner: TableBuckets, bucket: str) -> None:
-        self.owner, self.bucket = owner, bucket
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.owner.load(self.bucket).get(key, default)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.owner.load(self.bucket)[key] = value
-        self.owner._dirty.add(self.bucket)
-
-    def keys(self) -> Any:
-        return self.owner.load(self.bucket).keys()
-
-
-class _AllBuckets:
-    """Absence rules' view: entries are named ``<kind>|<key uri>`` and live in that key's bucket."""
-
-    def __init__(self, owner: TableBuckets) -> None:
-        self.owner = owner
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.owner.load(self._bucket(key)).get(key, default)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        _Bucket(self.owner, self._bucket(key))[key] = value
-
-    @staticmethod
-    def _bucket(key: str) -> str:
-        # absence findings are kept together; key facts (last-use|<uri>, ...) in their key's bucket
-        return ABSENCE_BUCKET if key.startswith("finding|") else key.split("|", 1)[-1]
-
-    def keys(self) -> Any:
-        buckets = set(self.owner.table.keys()) | set(self.owner._cache)  # the cache: not yet flushed
-        return [k for b in buckets for k in self.owner.load(b)]
-
-
-class FlushStateOnCommit(faust.Sensor):
-    """Writes the tables' pending state when Faust is about to commit offsets (every commit: the
-    periodic one, the one at a rebalance's revocation, the one at a clean stop)."""
-
-    def __init__(self, *states: TableBuckets) -> None:
-        super().__init__()
-        self.states = states
-
-    def on_commit_initiated(self, consumer: Any) -> Any:
-        for state in self.states:
-            state.flush()
-        return super().on_commit_initiated(consumer)
 
 
 def _raw_topic(app: faust.App, topic: Topic) -> Any:
@@ -180,6 +87,7 @@ def make_app(
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         stream_buffer_maxsize=8192,
         datadir=str(settings.home / "worker"),
+        Table=ColocatedTable,  # entries on their events' partition (streams.table_state says why)
     )
     policy = load_policy(policy_path or os.environ.get("KMO_POLICY"))
     inventory = load_inventory(inventory_path or os.environ.get("KMO_INVENTORY"))
@@ -249,6 +157,7 @@ def make_app(
         async for batch in stream.take(1000, within=batch_seconds):
             started = last_event["key"] = time.monotonic()
             batches_done[0] += 1
+            key_state.begin_batch()
             events, raws, bad = decode_batch(batch)
             for raw, reason in bad:
                 await dlq_out.send(
@@ -257,7 +166,7 @@ def make_app(
             findings = key_engine.process(events)
             await publish(findings)
             log.info(
-                "by key: %d events, %d findings, %d dead-lettered, %d state buckets to write at commit; %.0f ms",
+                "by key: %d events, %d findings, %d dead-lettered, %d state buckets to write; %.0f ms",
                 len(events), len(findings), len(bad), key_state.pending, 1000 * (time.monotonic() - started),
             )  # fmt: skip
             # one message per principal partition (streams.forwarding says why), sent through the
@@ -266,6 +175,7 @@ def make_app(
                 await app.producer.send(
                     by_principal.name, None, value, partition=partition, timestamp=None, headers=None
                 )
+            key_state.end_batch()  # last: Faust acks the batch next, with no await between (TableBuckets)
 
     windows = _model_windows(settings)
     windows_lock = asyncio.Lock()
@@ -273,6 +183,7 @@ def make_app(
     @app.agent(principal_in)
     async def detect_by_principal(stream: Any) -> None:
         async for batch in stream.take(64, within=batch_seconds):
+            principal_state.begin_batch()
             events: list = []
             for value in batch:
                 try:
@@ -291,6 +202,7 @@ def make_app(
             batches_done[0] += 1
             await publish(findings)
             log.info("by principal: %d events, %d findings", len(events), len(findings))
+            principal_state.end_batch()  # last: Faust acks the batch next, with no await between (TableBuckets)
 
     idle = float(os.environ.get("KMO_MODEL_IDLE_SECONDS", str(MODEL_IDLE_SECONDS)))
 
@@ -306,6 +218,8 @@ def make_app(
     @app.timer(interval=absence_seconds)
     async def absences() -> None:
         findings = key_engine.absences(datetime.now(UTC))
+        if not key_state.busy:  # else the batch under way seals these changes with its own
+            key_state.end_batch()
         await publish(findings)
 
     stall_seconds = float(os.environ.get("KMO_WORKER_STALL_SECONDS", "60"))

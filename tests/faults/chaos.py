@@ -76,16 +76,19 @@ class Managed:
     argv: list[str]
     env: dict[str, str]
     log: Path
+    log_from: int = 0  # where this start's part of the log begins
     oneshot: bool = False
     popen: subprocess.Popen | None = None
     down_until: float = 0.0
     starts: int = 0
     killed: int = 0
     died: list[int] = field(default_factory=list)  # exit codes of exits we did not cause
+    last_words: list[str] = field(default_factory=list)  # what each of those exits logged last
     done: bool = False
     wanted: bool = True
 
     def start(self) -> None:
+        self.log_from = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.starts += 1
@@ -104,6 +107,7 @@ class Managed:
                 return
             if rc != -signal.SIGKILL:
                 self.died.append(rc)
+                self.last_words.append(_last_words(self.log, self.log_from))
                 self.down_until = now + 1.0
         if self.popen is None and now >= self.down_until:
             self.start()
@@ -123,6 +127,19 @@ class Managed:
         self.wanted = False
         if self.popen is not None:
             stop_process(self.popen, timeout=60)
+
+
+NOISE = ("Connect call failed", "NodeNotReadyError", "ECONNREFUSED", "Unable to update metadata", "Connection lost")
+
+
+def _last_words(log: Path, since: int, lines: int = 12) -> str:
+    """The end of what a process logged since its start, without the broker-away noise: for a test
+    failure that says why a process died, not only that it did."""
+    with log.open("rb") as f:
+        f.seek(since)
+        text = f.read().decode("utf-8", "replace")
+    kept = [line[:300] for line in text.splitlines() if line.strip() and not any(n in line for n in NOISE)]
+    return "\n".join(kept[-lines:])
 
 
 @dataclass
@@ -205,6 +222,7 @@ def run_chaos(config: ChaosConfig, home: Path) -> dict[str, Any]:
             KMO_KAFKA_SESSION_TIMEOUT_MS="6000",
             KMO_ABSENCE_SECONDS="3600",
             KMO_WORKER_STALL_SECONDS="15",  # a worker that stops fetching exits (75) and is restarted
+            KMO_SINK_STALL_SECONDS="15",  # a sink consumer that stops reading is replaced (analytics.sink_guard)
             VAULT_ADDR=f"http://{bao_addr}",
             VAULT_TOKEN="root-test",
         )
@@ -299,9 +317,11 @@ def run_chaos(config: ChaosConfig, home: Path) -> dict[str, Any]:
         "delivery_files": len(files),
         "kills": {p.name: p.killed for p in [*procs.values(), worker_2] if p.killed},
         "exits_on_their_own": {p.name: p.died for p in [*procs.values(), worker_2] if p.died},
+        "last_words": {p.name: p.last_words for p in [*procs.values(), worker_2] if p.last_words},
         "starts": {p.name: p.starts for p in [*procs.values(), worker_2]},
         "broker_restarts": broker_restarts,
         "second_worker_batches": _batches(logs / "worker-2.log"),
+        "sink_consumers_replaced": _count_lines(logs / "sink.log", "replacing the sink's Kafka consumer"),
         "caught_up": caught_up,
         "seconds": round(time.monotonic() - start, 1),
         "timeline": timeline,
@@ -323,6 +343,10 @@ def _waiting_for(settings: Settings, bootstrap: str, topics: Topics, events: int
         if lag := group_lag(bootstrap, group, topics.findings.name):
             return f"{group} on {topics.findings.name} (lag {lag})"
     return None
+
+
+def _count_lines(log: Path, text: str) -> int:
+    return sum(text in line for line in log.read_text(errors="replace").splitlines()) if log.exists() else 0
 
 
 def _batches(worker_log: Path) -> int:

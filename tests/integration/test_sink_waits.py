@@ -1,11 +1,13 @@
 """The sink and a warehouse it cannot write: locked by another process at start, or failing writes
-(as a full disk does). It says why, holds its batch (no offset moves) and carries on, losing nothing."""
+(as a full disk does). It says why, holds its batch (no offset moves) and carries on, losing nothing.
+And the sink and a consumer that stops reading: the guard replaces it, losing nothing."""
 
 from __future__ import annotations
 
 import logging
 import subprocess
 import sys
+import threading
 import time
 
 import duckdb
@@ -17,6 +19,8 @@ from analytics.query import run_query
 from analytics.sink import WarehouseSink
 from analytics.warehouse import open_warehouse
 from ingest.collect import collect
+from kmo.demo.cloudtrail_files import render_files, write_files
+from kmo.demo.estate import Estate
 from kmo.settings import Settings
 from tests.conftest import FIXTURES
 
@@ -70,3 +74,77 @@ def test_failing_writes_hold_the_batch_and_nothing_is_lost_or_doubled(settings: 
     assert stats.write_retries == 3 and any("No space left" in r.getMessage() for r in caplog.records)
     rows = run_query(settings, "SELECT count(*) AS n, count(DISTINCT uid) AS u FROM events").to_pylist()[0]
     assert rows["n"] == rows["u"] == produced
+
+
+def _count(settings: Settings) -> int:
+    return int(run_query(settings, "SELECT count(*) AS n FROM events").to_pylist()[0]["n"])
+
+
+def _sink_with_a_consumer_that_stops(settings: Settings, monkeypatch, stall_seconds: str) -> WarehouseSink:
+    import kmo.faults
+
+    monkeypatch.setenv("KMO_FAULT", "sink.stop_fetching")  # after its first batch, it reads nothing more
+    monkeypatch.setenv("KMO_SINK_STALL_SECONDS", stall_seconds)
+    monkeypatch.setattr(kmo.faults, "_hits", {})
+    return WarehouseSink(settings)
+
+
+def _run_in_thread(sink: WarehouseSink) -> threading.Thread:
+    thread = threading.Thread(target=sink.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _more_events(settings: Settings, tmp_path) -> int:
+    write_files(tmp_path / "trail", render_files(Estate(seed=5, days=1, keys_per_account=6).generate()))
+    return collect(settings, "aws.cloudtrail", [str(tmp_path / "trail")]).events
+
+
+def _wait_for(settings: Settings, rows: int, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    while (n := _count(settings)) < rows and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return n
+
+
+def test_a_consumer_that_stops_reading_is_replaced_and_nothing_is_lost(
+    settings: Settings, monkeypatch, caplog, tmp_path
+) -> None:
+    """What kafka-python's consumer sometimes does after a broker restart (it never finds its
+    coordinator again: reads nothing, says nothing), injected: the guard sees records waiting and
+    no commit, the sink takes a new consumer between batches, and every event lands once."""
+    first = _events(settings)
+    with caplog.at_level(logging.WARNING, logger="analytics.sink_guard"):
+        sink = _sink_with_a_consumer_that_stops(settings, monkeypatch, "2")
+        exits: list[int] = []
+        sink.guard.exit_process = exits.append  # a guard that would end the process: recorded, not done
+        thread = _run_in_thread(sink)
+        try:
+            assert _wait_for(settings, first, 30) == first
+            second = _more_events(settings, tmp_path)
+            assert second > 100
+            assert _wait_for(settings, first + second, 30) == first + second
+        finally:
+            sink.stop_event.set()
+            thread.join(timeout=30)
+            sink.close()
+    assert exits == []
+    assert any("replacing the sink's Kafka consumer" in r.getMessage() for r in caplog.records)
+    rows = run_query(settings, "SELECT count(*) AS n, count(DISTINCT uid) AS u FROM events").to_pylist()[0]
+    assert rows["n"] == rows["u"] == first + second
+
+
+def test_without_the_guard_the_stopped_consumer_reads_nothing_more(settings: Settings, monkeypatch, tmp_path) -> None:
+    """The control: the injected fault is real, and the guard is what mends it."""
+    first = _events(settings)
+    sink = _sink_with_a_consumer_that_stops(settings, monkeypatch, "0")
+    assert sink.guard is None
+    thread = _run_in_thread(sink)
+    try:
+        assert _wait_for(settings, first, 30) == first
+        _more_events(settings, tmp_path)
+        assert _wait_for(settings, first + 1, 6) == first, "no new rows: the stopped consumer stays stopped"
+    finally:
+        sink.stop_event.set()
+        thread.join(timeout=30)
+        sink.close()

@@ -1,5 +1,5 @@
 """Forwarded batches: one principal's events on the partition the producer's partitioner gives its
-key (where Faust keeps the principal table's entries), in order, under the size cap, read back whole."""
+key (where the worker keeps the principal table's entries), in order, under the size cap, read back whole."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def events_of(principals: list[str | None]) -> list:
 
 
 def test_partition_matches_the_producers_partitioner() -> None:
-    faust_producer = DefaultPartitioner()  # what Faust's (aiokafka's) producer places table entries with
+    faust_producer = DefaultPartitioner()  # what the worker's (aiokafka's) producer places keyed records with
     for name in ["arn:aws:iam::111111111111:role/app", "alice@example.com", "unknown", "", "vault:entity/x"]:
         key = name.encode()
         assert partition_for(key, 6) == faust_producer(key, list(range(6)), list(range(6)))
