@@ -229,11 +229,17 @@ def run_demo(settings: Settings, *, seed: int = 7, days: int = 21, keep_broker: 
         _say("[6/7] kmo worker (Faust) over the same events in Kafka, until caught up")
         expected = {f.uid for f in result.findings if f.evidence} | {f.uid for f in model_findings}
         stream, seconds = run_worker_until_caught_up(settings, out / "inventory.json", expected)
-        same, extra, missing = compare({u: d for u, d in stream.items() if not _is_model(d)}, result.findings)
+        match = compare({u: d for u, d in stream.items() if not _is_model(d)}, result.findings)
         _say(
             f"      {len(stream)} findings on {Topics.for_settings(settings).findings.name} in {seconds:.0f}s; "
-            f"{same} identical to kmo detect's, {extra} only in the stream, {missing} only in replay "
-            "(absence findings aside)"
+            f"{match.same} identical to kmo detect's, {len(match.only_stream)} only in the stream, "
+            f"{len(match.only_replay)} only in replay (absence findings aside)"
+            + (f", {len(match.count_differs)} with another count" if match.count_differs else "")
+            + (
+                f", {len(match.order_dependent)} principal-window counts that follow the stream's order"
+                if match.order_dependent
+                else ""
+            )
         )
         live = {u for u, d in stream.items() if _is_model(d)}
         batch = {f.uid for f in model_findings}

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from kmo.settings import Settings
 from kmo.topics import Topics
 from streams.findings import Finding
 from streams.forwarding import forwarded_topic
+from streams.rules import load_rules
 
 
 def caught_up(consumer: Any, tps: list[TopicPartition], events_topic: str) -> bool:
@@ -125,10 +127,39 @@ def read_findings(settings: Settings) -> dict[str, dict]:
     return findings
 
 
-def compare(stream: dict[str, dict], replayed: list[Finding]) -> tuple[int, int, int]:
-    """(matching findings, only in the stream, only in replay), absence findings left out: the
-    worker checks those on a timer against the wall clock, replay as of the newest event."""
-    expected = {f.uid: f.count for f in replayed if f.evidence}
+@dataclass(frozen=True)
+class Comparison:
+    """The stream's findings against replay's, absence findings left out (the worker checks those on
+    a timer against the wall clock, replay as of the newest event).
+
+    ``order_dependent``: findings of principal-scoped window rules whose count differs. Those rules
+    see a principal's events merged from several key partitions, in an interleaving that differs
+    from the files' order (and that a crash or rebalance changes); a window counts a late event into
+    the current window, so how many events crossed the threshold, the count, follows that order. The
+    finding itself, its uid, does not. Every other count must be replay's: ``count_differs``.
+    """
+
+    same: int
+    only_stream: list[str]
+    only_replay: list[str]
+    count_differs: list[str]
+    order_dependent: list[str]
+
+    @property
+    def exact(self) -> bool:
+        """Nothing invented, nothing missed, and no count off but the order-dependent ones."""
+        return not (self.only_stream or self.only_replay or self.count_differs)
+
+
+def compare(stream: dict[str, dict], replayed: list[Finding]) -> Comparison:
+    scopes = {module.RULE.id: module.RULE.scope for module in load_rules()}
+    expected = {f.uid: f for f in replayed if f.evidence}
     got = {u: d["count"] for u, d in stream.items() if d["finding_info"]["related_events"]}
-    same = sum(1 for u, c in expected.items() if got.get(u) == c)
-    return same, len(set(got) - set(expected)), len(set(expected) - set(got))
+    differing = [f for u, f in expected.items() if u in got and got[u] != f.count]
+    return Comparison(
+        same=sum(1 for u, f in expected.items() if got.get(u) == f.count),
+        only_stream=sorted(set(got) - set(expected)),
+        only_replay=sorted(set(expected) - set(got)),
+        count_differs=sorted(f.uid for f in differing if scopes.get(f.rule_id) != "principal"),
+        order_dependent=sorted(f.uid for f in differing if scopes.get(f.rule_id) == "principal"),
+    )

@@ -27,6 +27,7 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
     assert "14 seeded incidents" in run.stderr and "INC-01 decrypt_burst_new_principal" in run.stdout
     # the stream worker and kmo detect agree on the demo's events
     assert "0 only in the stream, 0 only in replay" in run.stderr, run.stderr[-2000:]
+    assert "with another count" not in run.stderr, run.stderr[-2000:]
     assert "MISSED" not in run.stdout
     # the learned model, trained on what landed, flags the same hours live in the worker as in batch
     live = re.search(

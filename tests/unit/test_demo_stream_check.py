@@ -43,3 +43,39 @@ def test_caught_up_when_both_streams_committed_everything() -> None:
     consumer = Topics(events_committed=100, forwarded_end=4, forwarded_committed=4)
     assert caught_up(consumer, TPS, EVENTS) is True
     assert consumer.reads == [EVENTS, FORWARDED]  # events first, then the forwarded topic
+
+
+def _finding(rule_id: str, uid: str, count: int):
+    from datetime import UTC, datetime
+
+    from streams.findings import Action, Category, Finding, Severity
+
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    return Finding(
+        uid=uid, rule_id=rule_id, title="t", category=Category.ANOMALOUS_USAGE, severity=Severity.HIGH,
+        action=Action.INVESTIGATE, analytic_type=3, message="m", keys=["k"], actor="p", first_seen=when,
+        last_seen=when, evidence=[f"e{i}" for i in range(count)], count=count,
+    )  # fmt: skip
+
+
+def test_a_principal_window_count_that_follows_the_streams_order_is_told_apart() -> None:
+    from kmo.demo.stream_check import compare
+
+    replayed = [
+        _finding("any.error_burst", "burst", 16),  # principal-scoped window rule
+        _finding("any.usage_spike", "spike", 320),  # key-scoped
+        _finding("any.key_disabled", "same", 1),
+        _finding("any.key_disabled", "missing", 1),
+    ]
+    stream = {f.uid: f.to_ocsf() for f in replayed if f.uid != "missing"}
+    stream["burst"]["count"], stream["spike"]["count"] = 21, 321
+    extra = _finding("any.key_disabled", "extra", 1)
+    stream["extra"] = extra.to_ocsf()
+    match = compare(stream, replayed)
+    assert match.same == 1
+    assert (match.order_dependent, match.count_differs) == (["burst"], ["spike"])
+    assert (match.only_stream, match.only_replay) == (["extra"], ["missing"])
+    assert not match.exact
+    del stream["extra"], stream["spike"]
+    replayed = [f for f in replayed if f.uid not in ("missing", "spike")]
+    assert compare(stream, replayed).exact, "a principal window's count alone is no error"
