@@ -176,3 +176,42 @@ def test_the_inventory_as_a_cyclonedx_cbom(warehouse, monkeypatch: pytest.Monkey
     assert main(["cbom", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["specVersion"] == "1.6"
     assert f"{counts['keys']} keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_days_are_utc_days_at_midnight_and_before_1970_whatever_the_sessions_zone(zone: str) -> None:
+    """usage_by_day and usage_by_key compute the day from the epoch (bench/README.md says why): the
+    UTC day, as ``date_trunc('day', time AT TIME ZONE 'UTC')`` gives it, on both sides of midnight
+    and before 1970 (floor division, not truncation), in any session time zone."""
+    from collections import Counter
+
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{zone}'")
+    con.execute("CREATE TABLE events (time TIMESTAMPTZ, source VARCHAR, op VARCHAR, is_usage BOOLEAN, "
+                "success BOOLEAN, key_uri VARCHAR, key_version VARCHAR, actor_principal VARCHAR)")  # fmt: skip
+    stamps = ["2026-11-30 23:59:59.999999+00", "2026-12-01 00:00:00+00", "1969-12-31 23:59:59+00",
+              "1969-12-31 00:00:00+00", "1970-01-01 00:00:00+00"]  # fmt: skip
+    for i, stamp in enumerate(stamps):
+        con.execute(
+            "INSERT INTO events VALUES (?, 'aws.cloudtrail', 'decrypt', true, true, 'k', '1', ?)", [stamp, f"p{i}"]
+        )
+    expected = sorted(
+        r[0]
+        for r in con.execute("SELECT CAST(date_trunc('day', time AT TIME ZONE 'UTC') AS DATE) FROM events").fetchall()
+    )
+    window = {"start": "1960-01-01T00:00:00Z", "end": "2030-01-01T00:00:00Z"}
+    by_day = QUERIES["usage_by_day"]
+    rows = con.sql(by_day.sql, params=by_day.bind(window)).to_arrow_table().to_pylist()
+    per_day = {r["day"]: r["usage_events"] for r in rows}
+    by_key = QUERIES["usage_by_key"]
+    params = by_key.bind({"since": window["start"], "until": window["end"]})
+    key_days = [r["day"] for r in con.sql(by_key.sql, params=params).to_arrow_table().to_pylist()]
+    assert per_day == Counter(expected) and key_days == expected
+    assert {str(d): n for d, n in per_day.items()} == {
+        "1969-12-31": 2,
+        "1970-01-01": 1,
+        "2026-11-30": 1,
+        "2026-12-01": 1,
+    }
