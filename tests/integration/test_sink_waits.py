@@ -141,9 +141,12 @@ def test_without_the_guard_the_stopped_consumer_reads_nothing_more(settings: Set
     assert sink.guard is None
     thread = _run_in_thread(sink)
     try:
-        assert _wait_for(settings, first, 30) == first
+        # the first batch is one transaction, and the fault stops the consumer right after it: what
+        # it wrote (all of the first events, or, on a slow first poll, some) is all there will be
+        written = _wait_for(settings, 1, 30)
+        assert 0 < written <= first
         _more_events(settings, tmp_path)
-        assert _wait_for(settings, first + 1, 6) == first, "no new rows: the stopped consumer stays stopped"
+        assert _wait_for(settings, first + 1, 6) == written, "no new rows: the stopped consumer stays stopped"
     finally:
         sink.stop_event.set()
         thread.join(timeout=30)
