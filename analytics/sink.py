@@ -94,6 +94,8 @@ class WarehouseSink:
         }
         self.consumer = self._new_consumer()
         self.producer = make_producer(bootstrap)
+        read = [self.topics.events, *(t for t in self.topics.all() if t.name in self._documents)]
+        self._partitions = [TopicPartition(t.name, p) for t in read for p in range(t.partitions)]
         # the sink checks its own consumer (analytics.sink_guard says why); 0 turns the check off
         stall_seconds = float(os.environ.get("KMO_SINK_STALL_SECONDS", "60"))
         self.guard = SinkStallGuard(self._group_offsets, stall_seconds) if stall_seconds > 0 else None
@@ -199,9 +201,7 @@ class WarehouseSink:
         with a client of its own (the sink's may be the one that is stuck), each request bounded."""
         reader = make_consumer(self.bootstrap, self.group_id)
         try:
-            topics = [self.topics.events, *(t for t in self.topics.all() if t.name in self._documents)]
-            tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
-            return committed_and_end(reader, tps, timeout_ms=10_000)
+            return committed_and_end(reader, self._partitions, timeout_ms=10_000)
         finally:
             reader.close(autocommit=False, timeout_ms=5_000)
 

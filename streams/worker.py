@@ -132,6 +132,10 @@ def make_app(
                 await dlq_out.send(key=error.rule_id.encode(), value=b"", headers=meta)
             engine.errors.clear()
 
+    async def dead_letter(value: bytes, stage: bytes, reason: str) -> None:
+        """A message the worker cannot read, kept whole on the dead-letter topic with the reason."""
+        await dlq_out.send(key=b"worker", value=value, headers={"kmo-stage": stage, "kmo-reason": reason.encode()})
+
     def decode_batch(batch: list[bytes]) -> tuple[list, list[bytes], list[tuple[bytes, str]]]:
         """(events, their raw bytes, undecodable messages with the reason)."""
         good, raws, bad = [], [], []
@@ -160,9 +164,7 @@ def make_app(
             key_state.begin_batch()
             events, raws, bad = decode_batch(batch)
             for raw, reason in bad:
-                await dlq_out.send(
-                    key=b"worker", value=raw, headers={"kmo-stage": b"stream", "kmo-reason": reason.encode()}
-                )
+                await dead_letter(raw, b"stream", reason)
             findings = key_engine.process(events)
             await publish(findings)
             log.info(
@@ -189,11 +191,7 @@ def make_app(
                 try:
                     events += decode_forwarded(value)
                 except DecodeError as exc:  # not ours after all: kept, with the reason, never dropped
-                    await dlq_out.send(
-                        key=b"worker",
-                        value=value,
-                        headers={"kmo-stage": b"forwarded", "kmo-reason": exc.reason.encode()},
-                    )
+                    await dead_letter(value, b"forwarded", exc.reason)
             findings = principal_engine.process(events)
             if windows is not None:  # the learned model, on the hours this batch closed
                 async with windows_lock:  # scoring runs in a thread: the event loop (heartbeats) goes on

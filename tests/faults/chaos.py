@@ -344,16 +344,17 @@ def _waiting_for(settings: Settings, bootstrap: str, topics: Topics, events: int
     return None
 
 
-def _count_lines(log: Path, text: str) -> int:
-    return sum(text in line for line in log.read_text(errors="replace").splitlines()) if log.exists() else 0
+def _count_lines(log: Path, *texts: str) -> int:
+    """Lines of ``log`` holding any of ``texts`` (0 for a process that never started)."""
+    if not log.exists():
+        return 0
+    return sum(any(t in line for t in texts) for line in log.read_text(errors="replace").splitlines())
 
 
 def _batches(worker_log: Path) -> int:
     """Batches a worker processed (from its log at level info): the second one's show that the
     rebalance gave it partitions."""
-    if not worker_log.exists():
-        return 0
-    return sum(1 for line in worker_log.read_text().splitlines() if "by key:" in line or "by principal:" in line)
+    return _count_lines(worker_log, "by key:", "by principal:")
 
 
 def _account(

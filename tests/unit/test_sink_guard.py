@@ -30,7 +30,14 @@ def feed() -> Feed:
     return Feed()
 
 
-def guard_for(feed: Feed, exits: list[int]) -> SinkStallGuard:
+@pytest.fixture
+def exits() -> list[int]:
+    """The exit codes the guard asked for (recorded, not done)."""
+    return []
+
+
+@pytest.fixture
+def guard(feed: Feed, exits: list[int]) -> SinkStallGuard:
     return SinkStallGuard(feed.read, 10.0, clock=lambda: feed.now, exit_process=exits.append)
 
 
@@ -41,9 +48,9 @@ def tick(guard: SinkStallGuard, feed: Feed, seconds: float, step: float = 2.5) -
         guard.check()
 
 
-def test_records_waiting_and_no_commit_ask_for_a_new_consumer_once(feed: Feed) -> None:
-    exits: list[int] = []
-    guard = guard_for(feed, exits)
+def test_records_waiting_and_no_commit_ask_for_a_new_consumer_once(
+    feed: Feed, guard: SinkStallGuard, exits: list[int]
+) -> None:
     feed.offsets = {"events-0": (10, 50)}
     tick(guard, feed, 7.5)
     assert not guard.take_stall(), "not yet: the commit has stood still for less than stall_seconds"
@@ -52,9 +59,7 @@ def test_records_waiting_and_no_commit_ask_for_a_new_consumer_once(feed: Feed) -
     assert exits == []
 
 
-def test_an_idle_topic_or_moving_commits_are_no_stall(feed: Feed) -> None:
-    exits: list[int] = []
-    guard = guard_for(feed, exits)
+def test_an_idle_topic_or_moving_commits_are_no_stall(feed: Feed, guard: SinkStallGuard, exits: list[int]) -> None:
     tick(guard, feed, 60)  # nothing waiting
     for committed in range(10, 40, 2):  # records waiting, but the sink keeps committing
         feed.offsets = {"events-0": (committed, 50)}
@@ -62,9 +67,9 @@ def test_an_idle_topic_or_moving_commits_are_no_stall(feed: Feed) -> None:
     assert not guard.take_stall() and exits == []
 
 
-def test_a_hold_on_purpose_and_an_unreachable_broker_are_no_stall(feed: Feed) -> None:
-    exits: list[int] = []
-    guard = guard_for(feed, exits)
+def test_a_hold_on_purpose_and_an_unreachable_broker_are_no_stall(
+    feed: Feed, guard: SinkStallGuard, exits: list[int]
+) -> None:
     feed.offsets = {"events-0": (10, 50)}
     with guard.hold():  # a warehouse that cannot be written: the batch is held deliberately
         tick(guard, feed, 60)
@@ -73,9 +78,9 @@ def test_a_hold_on_purpose_and_an_unreachable_broker_are_no_stall(feed: Feed) ->
     assert not guard.take_stall() and exits == []
 
 
-def test_a_stall_again_soon_after_a_new_consumer_ends_the_process(feed: Feed) -> None:
-    exits: list[int] = []
-    guard = guard_for(feed, exits)
+def test_a_stall_again_soon_after_a_new_consumer_ends_the_process(
+    feed: Feed, guard: SinkStallGuard, exits: list[int]
+) -> None:
     feed.offsets = {"events-0": (10, 50)}
     tick(guard, feed, 12.5)
     assert guard.take_stall()
@@ -83,9 +88,9 @@ def test_a_stall_again_soon_after_a_new_consumer_ends_the_process(feed: Feed) ->
     assert exits == [STALLED_EXIT]
 
 
-def test_a_loop_that_never_takes_the_request_ends_the_process(feed: Feed) -> None:
-    exits: list[int] = []
-    guard = guard_for(feed, exits)
+def test_a_loop_that_never_takes_the_request_ends_the_process(
+    feed: Feed, guard: SinkStallGuard, exits: list[int]
+) -> None:
     feed.offsets = {"events-0": (10, 50)}
     tick(guard, feed, 12.5)  # flagged, and the sink's loop is stuck inside its client
     assert exits == []
@@ -93,9 +98,9 @@ def test_a_loop_that_never_takes_the_request_ends_the_process(feed: Feed) -> Non
     assert exits == [STALLED_EXIT]
 
 
-def test_a_stall_long_after_the_last_remedy_is_remedied_again(feed: Feed) -> None:
-    exits: list[int] = []
-    guard = guard_for(feed, exits)
+def test_a_stall_long_after_the_last_remedy_is_remedied_again(
+    feed: Feed, guard: SinkStallGuard, exits: list[int]
+) -> None:
     feed.offsets = {"events-0": (10, 50)}
     tick(guard, feed, 12.5)
     assert guard.take_stall()

@@ -52,24 +52,30 @@ def batches(tmp_path_factory: pytest.TempPathFactory) -> list[list[Any]]:
 
 def run(batches: list[list[Any]], table: Changelog, *, commit_mid_batch: int | None = None) -> Changelog:
     """The worker's by-key agent over ``batches``: begin, process, (maybe a commit while the batch
-    is still under way), end; a commit after every batch. Returns the table as committed."""
+    is still under way, then a crash: a copy of the table as committed), end; a commit after every
+    batch. Returns the table as committed."""
     state = TableBuckets(table)
     engine = key_engine(state)
+    commit = FlushStateOnCommit(state).on_commit_initiated
     for n, batch in enumerate(batches):
         state.begin_batch()
         engine.process(batch)
         if n == commit_mid_batch:
-            return table_copy(FlushStateOnCommit(state), table)  # committed now, then the crash
+            commit(None)
+            recovered = Changelog()
+            recovered.update(table)  # what a restarted worker reads back (not a write)
+            return recovered
         state.end_batch()
-        FlushStateOnCommit(state).on_commit_initiated(None)
+        commit(None)
     return table
 
 
-def table_copy(sensor: FlushStateOnCommit, table: Changelog) -> Changelog:
-    sensor.on_commit_initiated(None)
-    recovered = Changelog()
-    recovered.update(table)
-    return recovered
+def batch(state: TableBuckets, **counts: int) -> None:
+    """One whole batch that sets ``n`` in each named bucket."""
+    state.begin_batch()
+    for bucket, n in counts.items():
+        state.store(bucket)["n"] = n
+    state.end_batch()
 
 
 def test_a_crash_after_a_commit_mid_batch_leaves_the_state_of_no_crash(batches: list[list[Any]]) -> None:
@@ -87,9 +93,7 @@ def test_a_crash_after_a_commit_mid_batch_leaves_the_state_of_no_crash(batches: 
 def test_a_commit_mid_batch_writes_the_last_batch_end_not_the_batch_under_way() -> None:
     table = Changelog()
     state = TableBuckets(table)
-    state.begin_batch()
-    state.store("k1")["n"] = 1
-    state.end_batch()
+    batch(state, k1=1)
     state.begin_batch()
     state.store("k1")["n"] = 2  # under way
     state.store("k2")["n"] = 1
@@ -104,9 +108,7 @@ def test_a_commit_mid_batch_writes_the_last_batch_end_not_the_batch_under_way() 
 def test_sealed_state_is_read_back_before_it_is_written() -> None:
     table = Changelog()
     state = TableBuckets(table)
-    state.begin_batch()
-    state.store("k1")["n"] = 1
-    state.end_batch()
+    batch(state, k1=1)
     state.flush()
     state.begin_batch()
     state.store("k1")["n"] = 2
