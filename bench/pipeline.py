@@ -141,7 +141,9 @@ class Stage:
         its peak RSS from the kernel's accounting. Never Popen.poll(): that would reap it unseen."""
         proc = self.procs[name]
         if stop:  # py-spy writes its profile on SIGINT, and passes it on
-            proc.send_signal(signal.SIGINT if name in self.profiled else signal.SIGTERM)
+            # os.kill, not Popen.send_signal: that polls first, reaping a process that already
+            # exited, and the wait4 below then fails with "No child processes"
+            os.kill(proc.pid, signal.SIGINT if name in self.profiled else signal.SIGTERM)
         self.sample_rss()
         pid, status, usage = os.wait4(proc.pid, 0 if stop else os.WNOHANG)
         if pid == 0:
