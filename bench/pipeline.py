@@ -15,15 +15,20 @@
    sink each time): this script is the collector here, reading, parsing and producing the same
    records with the collector's own parser and producer settings at the rate, and noting when it
    read each record. A finding's latency is from that moment to the finding naming the record
-   reaching the findings topic (as a consumer sees it); queryable latency is to the sink committing
-   the record's offset, which it does only after the DuckDB transaction holding it has committed.
+   reaching the findings topic (as a consumer sees it), also split at the moment the worker handed
+   the finding to its producer (the record's CreateTime), by the scope of the finding's rule;
+   queryable latency is to the sink committing the record's offset, which it does only after the
+   DuckDB transaction holding it has committed.
 5. **Memory and queries**: the peak RSS of each process (the kernel's ``VmHWM``, sampled every
    quarter second and when it stops); then a warehouse of ``--query-events`` rows (the end-to-end
    run's events, repeated with new uids and later times) and every saved query in ``sql/queries``
    over it, as ``kmo query`` runs them (to Arrow): the median of three warm runs after a cold one,
    over all the data and over its last 30 days.
 
-Prints a table and, last, one JSON line; writes bench/results/pipeline.json. Not a test: a measurement.
+A worker or sink that exits 75 (it found itself stalled: ``streams.worker.STALLED_EXIT``) is
+restarted, as its supervisor would in production, and counted (``restarts``); any other exit fails
+the run. Prints a table and, last, one JSON line; writes bench/results/pipeline.json. Not a test: a
+measurement.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ import corpus
 import limits
 
 from analytics.saved_queries import load_all
-from analytics.warehouse import open_warehouse
+from analytics.warehouse import open_warehouse, rebuild_usage_rollup
 from ingest.offline import parse_text, read_events
 from ingest.schema import encode
 from kmo.demo.stream_check import caught_up, compare, read_findings
@@ -65,6 +70,8 @@ from streams.forwarding import forwarded_topic
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.replay import replay
+from streams.rules import load_rules
+from streams.worker import STALLED_EXIT
 
 KMO = [sys.executable, "-m", "kmo.cli"]
 WORKER_ARGS: list[str] = []
@@ -101,6 +108,8 @@ class Stage:
     exit_codes: dict[str, int] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
     profiled: set[str] = field(default_factory=set)
+    commands: dict[str, tuple[tuple[str, ...], list[str] | None]] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.home = self.root / self.name
@@ -131,6 +140,7 @@ class Stage:
         """``kmo ARGS`` as ``name`` (under ``wrap``, a profiler, when given), logging to NAME.log."""
         out = (self.home / f"{name}.log").open("ab")
         command = [*(wrap or []), *KMO, *args]
+        self.commands[name] = (args, wrap)
         self.procs[name] = subprocess.Popen(command, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wrap:
             self.profiled.add(name)
@@ -149,7 +159,7 @@ class Stage:
         if pid == 0:
             return None
         del self.procs[name]
-        self.cpu_s[name] = round(usage.ru_utime + usage.ru_stime, 1)
+        self.cpu_s[name] = round(self.cpu_s.get(name, 0.0) + usage.ru_utime + usage.ru_stime, 1)
         self.exit_codes[name] = os.waitstatus_to_exitcode(status)
         return self.exit_codes[name]
 
@@ -160,6 +170,22 @@ class Stage:
             mb = rss_now_mb(proc.pid)
             if mb is not None:
                 self.peak_rss_mb[name] = max(mb, self.peak_rss_mb.get(name, 0.0))
+
+    def restart_stalled(self) -> None:
+        """Restart a worker or sink that exited 75 (EX_TEMPFAIL: it found its consumer stalled and
+        stopped rather than hang; see ``streams.worker.STALLED_EXIT``), as docker-compose and the
+        systemd units do in production, and count it: a restart costs time, which the rate includes.
+        Any other exit is an error."""
+        for name in [n for n in self.procs if n != "collector"]:
+            code = self.reap(name, stop=False)
+            if code is None:
+                continue
+            if code != STALLED_EXIT:
+                raise RuntimeError(f"{self.name}: {name} exited {code} (log: {self.home / name}.log)")
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            log(f"{self.name}: {name} exited {code} (stalled); restarting it, as its supervisor would")
+            args, wrap = self.commands[name]
+            self.start(name, *args, wrap=wrap)
 
     def stop_all(self) -> None:
         for name in list(self.procs):
@@ -262,6 +288,7 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
                 done["sink"] = time.monotonic() - started
             if "worker" not in done and caught_up(worker_probe, worker_tps, events_topic):
                 done["worker"] = time.monotonic() - started
+        stage.restart_stalled()
         stage.sample_rss()
         time.sleep(0.25)
     if len(done) < 3:
@@ -292,6 +319,7 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
         "events": events,
         "seconds": round(elapsed, 1),
         "events_per_s": round(events / elapsed),
+        "restarts": dict(stage.restarts),  # processes that exited 75 and were restarted
         "collector_done_s": round(done["collector"], 1),
         "sink_done_s": round(done["sink"], 1),
         "worker_done_s": round(done["worker"], 1),
@@ -322,6 +350,12 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
     offsets: dict[int, list[tuple[int, float]]] = {}  # partition -> [(offset, read time)] in offset order
     lock = threading.Lock()
     finding_lat: list[float] = []
+    # each publication's latency in two parts, by the scope of its rule: read -> the worker handing
+    # the finding to its producer (the record's CreateTime), and from there to the watcher's fetch
+    # (the producer's linger, the broker, the fetch); the clocks are this machine's
+    finding_parts: dict[str, list[tuple[float, float]]] = {}
+    scopes = {module.RULE.id: module.RULE.scope for module in load_rules()}
+    wall_minus_mono = time.time() - time.monotonic()
     query_lat: list[float] = []
     query_when: list[float] = []  # the read time of each query_lat entry: latency over the run
     stop = threading.Event()
@@ -344,11 +378,15 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
                 for rec in recs:
                     # The record that raised this publication is the newest one it names for the first
                     # time; older evidence is what a threshold rule counted before it fired.
-                    related = orjson.loads(rec.value)["finding_info"].get("related_events", [])
+                    info = orjson.loads(rec.value)["finding_info"]
+                    related = info.get("related_events", [])
                     new = [read_at[u] for u in (e["uid"] for e in related) if u not in seen and u in read_at]
                     seen.update(e["uid"] for e in related)
                     if new:
                         finding_lat.append(now - max(new))
+                        created = rec.timestamp / 1000 - wall_minus_mono
+                        scope = scopes.get(info["analytic"]["uid"], "?")
+                        finding_parts.setdefault(scope, []).append((created - max(new), now - created))
         reader.close()
 
     def watch_sink() -> None:
@@ -405,6 +443,7 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
     by_window: dict[int, list[float]] = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(query_lat) < sent:
+        stage.restart_stalled()
         time.sleep(0.1)
     time.sleep(3)  # the last findings
     stop.set()
@@ -424,8 +463,17 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
         "records": sent,
         "finding_publications": len(finding_lat),
         "queryable_events": len(query_lat),
+        "restarts": dict(stage.restarts),
         **percentiles("detect", finding_lat),
         **percentiles("queryable", query_lat),
+        "detect_parts_ms": {
+            scope: {
+                "findings": len(parts),
+                **percentiles("to_worker_send", [a for a, _ in parts]),
+                **percentiles("send_to_seen", [b for _, b in parts]),
+            }
+            for scope, parts in sorted(finding_parts.items())
+        },
     }
 
 
@@ -439,6 +487,7 @@ def wait_caught_up(stage: Stage, timeout: float = 300.0) -> None:
         while time.monotonic() < deadline:
             if sink_caught_up(sink, event_tps) and caught_up(worker, worker_tps, stage.topics.events.name):
                 return
+            stage.restart_stalled()
             time.sleep(0.2)
     finally:
         worker.close()
@@ -457,12 +506,19 @@ def percentiles(name: str, values: list[float]) -> dict[str, float | None]:
 def query_times(source: Path, target: Path, events: int) -> dict[str, Any]:
     """A warehouse of ``events`` rows from the end-to-end run's (copies with new uids and later
     times), then every saved query over it: the median of three warm runs, and the cold first."""
+    started = time.monotonic()
+    build_query_warehouse(source, target, events)
+    built = time.monotonic() - started
+    timed = time_saved_queries(target)
+    return {"rows": timed["rows"], "build_s": round(built, 1), "queries": timed["queries"]}
+
+
+def build_query_warehouse(source: Path, target: Path, events: int) -> None:
     con = open_warehouse(target)
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
     have = con.execute("SELECT count(*) FROM src.events").fetchone()[0]
     copies = -(-events // have)
     span = con.execute("SELECT epoch(max(time)) - epoch(min(time)) + 1 FROM src.events").fetchone()[0]
-    started = time.monotonic()
     for k in range(copies):
         n = min(have, events - k * have)
         shifted = f"uid || '-{k}' AS uid, time + to_seconds({k} * {span}) AS time"  # integers only
@@ -470,22 +526,27 @@ def query_times(source: Path, target: Path, events: int) -> dict[str, Any]:
     # the other tables as the run left them (the findings, inventory and coverage some queries join)
     tables = con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'src' AND table_type = 'BASE TABLE' "
-        "AND table_name <> 'events' AND table_name NOT LIKE 'schema%'"
+        "AND table_name NOT IN ('events', 'usage_rollup') AND table_name NOT LIKE 'schema%'"
     ).fetchall()
     for (table,) in tables:
         con.execute(f'INSERT INTO "{table}" SELECT * FROM src."{table}"')  # noqa: S608 - names from the catalog
     con.execute("DETACH src")
+    rebuild_usage_rollup(con)  # what the sink keeps with every batch, for the copied events
     con.execute("CHECKPOINT")
-    built = time.monotonic() - started
-    total, first, last = con.execute("SELECT count(*), min(time), max(time) FROM events").fetchone()
-    key, principal = con.execute(
+    con.close()
+
+
+def time_saved_queries(path: Path) -> dict[str, Any]:
+    """Every saved query over the warehouse at ``path``, as ``kmo query`` runs them (to Arrow): the
+    median of three warm runs after a cold one, over all the data and over its last 30 days."""
+    con = open_warehouse(path, read_only=True)
+    [(total, first, last)] = con.execute("SELECT count(*), min(time), max(time) FROM events").fetchall()
+    [(key, principal)] = con.execute(
         "SELECT key_uri, actor_principal FROM events WHERE key_uri IS NOT NULL "
         "GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
-    ).fetchone()
-    con.close()
+    ).fetchall()
     month = last - timedelta(days=30)
     windows = {"all": (first, last), "last_30_days": (month, last)}
-    con = open_warehouse(target, read_only=True)
     timings: dict[str, dict[str, float]] = {}
     for name, query in load_all().items():
         timed: dict[str, float] = {}
@@ -508,7 +569,7 @@ def query_times(source: Path, target: Path, events: int) -> dict[str, Any]:
                 break  # no window: one figure
         timings[name] = timed
     con.close()
-    return {"rows": total, "build_s": round(built, 1), "queries": timings}
+    return {"rows": total, "queries": timings}
 
 
 def main() -> None:
@@ -619,6 +680,7 @@ def report(figures: dict[str, Any]) -> None:
          f"{e2e['findings_only_stream']} / {e2e['findings_only_replay']}", "all / 0 / 0"),
         ("  counts differing: order-dependent / other", f"{e2e['findings_count_order_dependent']} / "
          f"{e2e['findings_count_differs']}", "principal windows / 0"),
+        ("  restarts (a process exited 75)", _restarts(e2e), ""),
     ]  # fmt: skip
     for p in figures.get("paced", []):
         rows += [
@@ -626,7 +688,15 @@ def report(figures: dict[str, Any]) -> None:
              f"{p['detect_p50_ms']} / {p['detect_p99_ms']} ms ({p['finding_publications']:,} findings)",
              "p99 <= 50 ms" if p["rate_per_s"] == 1000 else ""),
             ("  queryable p50 / p99", f"{p['queryable_p50_ms']} / {p['queryable_p99_ms']} ms", "p99 <= 1000 ms"),
+            ("  restarts (a process exited 75)", _restarts(p), ""),
         ]  # fmt: skip
+        for scope, part in p.get("detect_parts_ms", {}).items():
+            rows.append((
+                f"  {scope} rules ({part['findings']}): to the worker's send / on to the reader, p50; p99",
+                f"{part['to_worker_send_p50_ms']} / {part['send_to_seen_p50_ms']}; "
+                f"{part['to_worker_send_p99_ms']} / {part['send_to_seen_p99_ms']} ms",
+                "",
+            ))  # fmt: skip
     for name, mb in figures["peak_rss_mb"].items():
         rows.append((f"peak RSS {name}", f"{mb} MB", "< 1536 MB" if name == "worker" else ""))
     if queries:
@@ -638,6 +708,11 @@ def report(figures: dict[str, Any]) -> None:
     for label, value, target in rows:
         print(f"{label:<{width}}  {value:<36} {target}")
     limits.save("pipeline", figures, summary)
+
+
+def _restarts(stage_figures: dict[str, Any]) -> str:
+    restarts = stage_figures.get("restarts") or {}
+    return ", ".join(f"{name} {n}" for name, n in sorted(restarts.items())) or "none"
 
 
 if __name__ == "__main__":
