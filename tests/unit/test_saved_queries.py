@@ -187,16 +187,22 @@ def test_days_are_utc_days_at_midnight_and_before_1970_whatever_the_sessions_zon
 
     import duckdb
 
+    from analytics.warehouse import migrate, rebuild_usage_rollup
+
     con = duckdb.connect()
+    migrate(con)
     con.execute(f"SET TimeZone = '{zone}'")
-    con.execute("CREATE TABLE events (time TIMESTAMPTZ, source VARCHAR, op VARCHAR, is_usage BOOLEAN, "
-                "success BOOLEAN, key_uri VARCHAR, key_version VARCHAR, actor_principal VARCHAR)")  # fmt: skip
     stamps = ["2026-11-30 23:59:59.999999+00", "2026-12-01 00:00:00+00", "1969-12-31 23:59:59+00",
               "1969-12-31 00:00:00+00", "1970-01-01 00:00:00+00"]  # fmt: skip
     for i, stamp in enumerate(stamps):
         con.execute(
-            "INSERT INTO events VALUES (?, 'aws.cloudtrail', 'decrypt', true, true, 'k', '1', ?)", [stamp, f"p{i}"]
+            "INSERT INTO events (uid, time, source, provider, class_uid, activity_id, type_uid, op, operation,"
+            " is_usage, success, key_uri, key_version, actor_principal, ingested_at)"
+            " VALUES (?, ?, 'aws.cloudtrail', 'aws', 6003, 1, 600301, 'decrypt', 'Decrypt', true, true, 'k', '1',"
+            " ?, now())",
+            [f"e{i}", stamp, f"p{i}"],
         )
+    rebuild_usage_rollup(con)  # usage_by_key reads the window's whole days from the rollup
     expected = sorted(
         r[0]
         for r in con.execute("SELECT CAST(date_trunc('day', time AT TIME ZONE 'UTC') AS DATE) FROM events").fetchall()
