@@ -62,7 +62,7 @@ from analytics.saved_queries import load_all
 from analytics.warehouse import open_warehouse, rebuild_usage_rollup
 from ingest.offline import parse_text, read_events
 from ingest.schema import encode
-from kmo.demo.stream_check import caught_up, compare, read_findings
+from kmo.demo.stream_check import caught_up, compare, read_findings, rule_scopes
 from kmo.kafka import committed_and_end, ensure_all_topics, make_consumer, make_producer
 from kmo.settings import Settings
 from streams.broker.embedded import EmbeddedKafka
@@ -70,7 +70,6 @@ from streams.forwarding import forwarded_topic
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.replay import replay
-from streams.rules import load_rules
 from streams.worker import STALLED_EXIT
 
 KMO = [sys.executable, "-m", "kmo.cli"]
@@ -354,7 +353,7 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
     # the finding to its producer (the record's CreateTime), and from there to the watcher's fetch
     # (the producer's linger, the broker, the fetch); the clocks are this machine's
     finding_parts: dict[str, list[tuple[float, float]]] = {}
-    scopes = {module.RULE.id: module.RULE.scope for module in load_rules()}
+    scopes = rule_scopes()
     wall_minus_mono = time.time() - time.monotonic()
     query_lat: list[float] = []
     query_when: list[float] = []  # the read time of each query_lat entry: latency over the run

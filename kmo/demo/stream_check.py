@@ -151,8 +151,13 @@ class Comparison:
         return not (self.only_stream or self.only_replay or self.count_differs)
 
 
+def rule_scopes() -> dict[str, str]:
+    """Each rule's id and scope (event, key, principal, absence)."""
+    return {module.RULE.id: module.RULE.scope for module in load_rules()}
+
+
 def compare(stream: dict[str, dict], replayed: list[Finding]) -> Comparison:
-    scopes = {module.RULE.id: module.RULE.scope for module in load_rules()}
+    scopes = rule_scopes()
     expected = {f.uid: f for f in replayed if f.evidence}
     got = {u: d["count"] for u, d in stream.items() if d["finding_info"]["related_events"]}
     differing = [f for u, f in expected.items() if u in got and got[u] != f.count]
