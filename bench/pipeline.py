@@ -37,6 +37,7 @@ import argparse
 import bisect
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -298,6 +300,7 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
     sink_probe.close()
     collector_rc = stage.exit_codes.get("collector")
     findings = read_findings(stage.settings)
+    time.sleep(6)  # the worker states its late events every 5 s: let the last count be written
     stage.stop_all()
     reader = make_consumer(stage.bootstrap, None)
     dead = sum(
@@ -314,6 +317,9 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
         read_events("aws.cloudtrail", [str(files)]), policy=load_policy(None), inventory=load_inventory(None)
     )
     match = compare(findings, replayed.findings)
+    rule_of = {f.uid: f.rule_id for f in replayed.findings} | {
+        u: d["finding_info"]["analytic"]["uid"] for u, d in findings.items()
+    }
     return {
         "events": events,
         "seconds": round(elapsed, 1),
@@ -335,7 +341,31 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
         # principal-window counts follow the stream's interleaving of key partitions
         # (kmo.demo.stream_check.Comparison says why): reported, not an error
         "findings_count_order_dependent": len(match.order_dependent),
+        # which rules any difference came from: the first thing to know when the check fails
+        "findings_differing_by_rule": dict(
+            Counter(rule_of[u] for u in [*match.only_stream, *match.only_replay, *match.count_differs])
+        ),
+        "late_events": late_events(stage.home),
     }
+
+
+LATE_LINE = re.compile(r"late events by (\w+): (\d+) counted alone.*?\((\d+) behind .*? in all, at most (\d+) s\)")
+
+
+def late_events(home: Path) -> dict[str, dict[str, int]]:
+    """What the workers said of events that reached a window rule behind the newest window of their
+    series (streams.rules.helpers.window_count): each worker's last statement, by scope, summed."""
+    totals: dict[str, dict[str, int]] = {}
+    for path in sorted(home.glob("worker*.log")):
+        last: dict[str, tuple[int, int, int]] = {}
+        for match in LATE_LINE.finditer(path.read_text(errors="replace")):
+            last[match[1]] = (int(match[2]), int(match[3]), int(match[4]))
+        for scope, (uncounted, behind, most) in last.items():
+            total = totals.setdefault(scope, {"uncounted": 0, "behind": 0, "max_s": 0})
+            total["uncounted"] += uncounted
+            total["behind"] += behind
+            total["max_s"] = max(total["max_s"], most)
+    return totals
 
 
 def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
@@ -679,6 +709,11 @@ def report(figures: dict[str, Any]) -> None:
          f"{e2e['findings_only_stream']} / {e2e['findings_only_replay']}", "all / 0 / 0"),
         ("  counts differing: order-dependent / other", f"{e2e['findings_count_order_dependent']} / "
          f"{e2e['findings_count_differs']}", "principal windows / 0"),
+        ("  differing findings by rule", ", ".join(f"{r} {n}" for r, n in e2e["findings_differing_by_rule"].items())
+         or "none", ""),
+        ("  late events: counted alone / behind, by scope", ", ".join(
+            f"{scope} {v['uncounted']:,} / {v['behind']:,} (at most {v['max_s']:,} s)"
+            for scope, v in e2e["late_events"].items()) or "none reported", "0 counted alone"),
         ("  restarts (a process exited 75)", _restarts(e2e), ""),
     ]  # fmt: skip
     for p in figures.get("paced", []):

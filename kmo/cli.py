@@ -231,6 +231,13 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     )
     for error in result.errors[:20]:
         print(f"kmo: rule {error.rule_id} failed on {error.event_uid}: {error.error}", file=sys.stderr)
+    if result.late.uncounted:  # files given out of time order, further apart than the policy allows
+        print(
+            f"kmo: {result.late.uncounted} events came after a window rule had let their window go "
+            f"(at most {result.late.max_seconds} s behind its newest) and counted alone: pass the files "
+            "in time order",
+            file=sys.stderr,
+        )
     for name, reason in stats.unreadable:
         print(f"kmo: could not read {name}: {reason}", file=sys.stderr)
     return 1 if stats.unreadable or result.errors else 0

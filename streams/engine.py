@@ -27,7 +27,7 @@ from ingest.schema import KeyEvent, KeyOp
 from streams.findings import Finding, event_keys, finding_uid, window_start
 from streams.inventory import Inventory
 from streams.policy import Policy
-from streams.rules.base import Context, Hit, MemoryState, Rule, StateStore
+from streams.rules.base import Context, Hit, LateEvents, MemoryState, Rule, StateStore
 
 log = logging.getLogger(__name__)
 STREAM_SCOPES = frozenset({"event", "key"})
@@ -67,6 +67,7 @@ class Engine:
                 self._by_op[op].append(module)
         self.errors: list[RuleError] = []
         self.events_seen = 0
+        self.late = LateEvents()  # how far out of order the window rules' events came
 
     def _candidates(self, op: KeyOp) -> list[ModuleType]:
         return self._by_op.get(op, []) + self._by_op.get(None, [])
@@ -84,7 +85,7 @@ class Engine:
                 rule: Rule = module.RULE
                 store = self._store_for(rule, event)
                 try:
-                    hit = module.match(event, Context(store, self.policy, self.inventory))
+                    hit = module.match(event, Context(store, self.policy, self.inventory, self.late))
                 except Exception as exc:  # isolate a broken rule; report it, never swallow it
                     self.errors.append(RuleError(rule.id, event.uid, f"{type(exc).__name__}: {exc}"))
                     log.error("rule %s failed on event %s: %s", rule.id, event.uid, type(exc).__name__)

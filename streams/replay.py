@@ -14,7 +14,7 @@ from streams.findings import Finding
 from streams.inventory import Inventory
 from streams.policy import Policy
 from streams.rules import load_rules
-from streams.rules.base import MemoryState
+from streams.rules.base import LateEvents, MemoryState
 
 
 @dataclass
@@ -23,6 +23,7 @@ class ReplayResult:
     events: int
     errors: list[RuleError] = field(default_factory=list)
     newest: datetime | None = None
+    late: LateEvents = field(default_factory=LateEvents)  # window rules' events out of time order
 
 
 def replay(
@@ -54,4 +55,4 @@ def replay(
         engine.absences(when)
     docs: list[dict[str, Any]] = [d for store in stores.values() for d in all_findings(store)]
     findings = sorted((Finding.from_ocsf(d) for d in docs), key=lambda f: (f.first_seen, f.rule_id, f.uid))
-    return ReplayResult(findings, engine.events_seen, engine.errors, newest)
+    return ReplayResult(findings, engine.events_seen, engine.errors, newest, engine.late)

@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ from streams.forwarding import decode_forwarded, forward_batches, forwarded_topi
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.rules import load_rules
+from streams.rules.base import LateEvents
 from streams.table_state import ColocatedTable, FlushStateOnCommit, TableBuckets
 
 log = logging.getLogger(__name__)
@@ -219,6 +221,27 @@ def make_app(
         if not key_state.busy:  # else the batch under way seals these changes with its own
             key_state.end_batch()
         await publish(findings)
+
+    late_reported = {"key": LateEvents(), "principal": LateEvents()}
+
+    @app.timer(interval=5.0)
+    async def report_late_events() -> None:
+        # Events that missed their window are bursts possibly unseen: a warning, not silence. Every
+        # 5 s at most, and only when a count moved (info when none missed its window); the last
+        # line holds the totals.
+        for scope, engine in (("key", key_engine), ("principal", principal_engine)):
+            late, before = engine.late, late_reported[scope]
+            if late == before:
+                continue
+            missed = late.uncounted != before.uncounted
+            log.log(
+                logging.WARNING if missed else logging.INFO,
+                "late events by %s: %d counted alone, their window no longer held (%d behind the newest "
+                "window of their series in all, at most %d s)%s",
+                scope, late.uncounted, late.behind, late.max_seconds,
+                "; a burst among them may have gone unseen" if missed else "",
+            )  # fmt: skip
+            late_reported[scope] = replace(late)
 
     stall_seconds = float(os.environ.get("KMO_WORKER_STALL_SECONDS", "60"))
     if stall_seconds > 0:

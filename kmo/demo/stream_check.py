@@ -134,9 +134,11 @@ class Comparison:
 
     ``order_dependent``: findings of principal-scoped window rules whose count differs. Those rules
     see a principal's events merged from several key partitions, in an interleaving that differs
-    from the files' order (and that a crash or rebalance changes); a window counts a late event into
-    the current window, so how many events crossed the threshold, the count, follows that order. The
-    finding itself, its uid, does not. Every other count must be replay's: ``count_differs``.
+    from the files' order (and that a crash or rebalance changes). Each event counts into its own
+    window (streams.rules.helpers.window_count), so which windows reach a threshold, and so the
+    findings and their uids, do not follow that order; but a finding's count is the number of its
+    window's events that came after every threshold was met (ten errors *and* three keys), and which
+    events those are does. Every other count must be replay's: ``count_differs``.
     """
 
     same: int

@@ -31,7 +31,7 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         return None
     cfg = ctx.policy.error_burst
     key = event.key.uri if event.key else "-"
-    count, keys = window_count(ctx.state, f"errors|{principal(event)}", event, cfg["window_seconds"], key)
+    count, keys = window_count(ctx, f"errors|{principal(event)}", event, cfg["window_seconds"], key)
     if count < cfg["min_errors"] or keys < cfg["min_keys"]:
         return None
     return Hit(

@@ -35,7 +35,7 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
     cfg = ctx.policy.secret_mass_read
     d = event.details
     target = d.get("secret_id") or d.get("secret_path") or d.get("secret_name") or d.get("context_resource") or "-"
-    _count, distinct = window_count(ctx.state, f"secrets|{principal(event)}", event, cfg["window_seconds"], str(target))
+    _count, distinct = window_count(ctx, f"secrets|{principal(event)}", event, cfg["window_seconds"], str(target))
     if distinct < cfg["min_reads"]:
         return None
     return Hit(

@@ -35,11 +35,15 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         return None
     cfg = ctx.policy.usage_spike
     pair = f"{event.key.uri}|{principal(event)}"
-    count, _ = window_count(ctx.state, f"spike|{pair}", event, cfg["window_seconds"])
+    # A key's events arrive in order (one partition, in the order its source wrote them), and the
+    # history below follows windows forward only: a window no longer the newest counts nothing more.
+    count, _ = window_count(ctx, f"spike|{pair}", event, cfg["window_seconds"], held=1)
     start = int(window_start(event.time, cfg["window_seconds"]).timestamp())
     peak_key = f"spike-peak|{pair}"
     peak = ctx.state.get(peak_key) or {"window": start, "max_before": 0, "current": 0}
-    if peak["window"] != start:  # a new window: the finished one joins the history
+    if start < peak["window"]:
+        return None  # late for a finished window: neither a spike of its own nor part of the history
+    if start > peak["window"]:  # a new window: the finished one joins the history
         peak = {"window": start, "max_before": max(peak["max_before"], peak["current"]), "current": 0}
     peak["current"] = count
     ctx.state[peak_key] = peak

@@ -64,12 +64,28 @@ class Hit:
 
 
 @dataclass
+class LateEvents:
+    """How far out of event-time order a window rule's events arrived (one tally per engine).
+
+    ``behind``: events whose window was older than the newest of their series; ``uncounted``: of
+    those, the ones whose window the series had already let go, so they counted alone
+    (streams.rules.helpers.window_count); ``max_seconds``: the most any event was behind. The worker reports them: a window that missed events is a burst that may
+    have gone unseen, and the operator is told rather than left to guess.
+    """
+
+    behind: int = 0
+    uncounted: int = 0
+    max_seconds: int = 0
+
+
+@dataclass
 class Context:
     """What a rule may consult besides the event."""
 
     state: StateStore
     policy: Any  # streams.policy.Policy
     inventory: Any  # streams.inventory.Inventory
+    late: LateEvents = field(default_factory=LateEvents)  # the engine's tally, shared by its rules
 
 
 @dataclass(frozen=True)

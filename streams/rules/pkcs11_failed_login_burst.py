@@ -30,7 +30,7 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         return None
     cfg = ctx.policy.failed_login_burst
     who = principal(event)
-    count, _ = window_count(ctx.state, f"logins|{who}|{event.account}", event, cfg["window_seconds"])
+    count, _ = window_count(ctx, f"logins|{who}|{event.account}", event, cfg["window_seconds"])
     if count < cfg["min_failures"]:
         return None
     return Hit(
