@@ -65,8 +65,9 @@ from analytics.warehouse import open_warehouse, rebuild_usage_rollup
 from ingest.offline import parse_text, read_events
 from ingest.schema import encode
 from kmo.demo.stream_check import caught_up, compare, read_findings, rule_scopes
-from kmo.kafka import committed_and_end, ensure_all_topics, make_consumer, make_producer
+from kmo.kafka import committed_and_end, ensure_all_topics, ensure_topics, make_consumer, make_producer
 from kmo.settings import Settings
+from kmo.topics import Topic
 from streams.broker.embedded import EmbeddedKafka
 from streams.forwarding import forwarded_topic
 from streams.inventory import load_inventory
@@ -77,6 +78,7 @@ from streams.worker import STALLED_EXIT
 KMO = [sys.executable, "-m", "kmo.cli"]
 WORKER_ARGS: list[str] = []
 WORKERS = [1]
+FORWARDED_RETENTION_S = [0]  # --forwarded-retention-s; 0: the broker's default
 PACED_START = 60_000  # where, in each pass over the estate's fortnight, its seeded incidents begin
 CACHE = Path(os.environ.get("KMO_BENCH_CACHE", Path.home() / ".cache" / "kmo" / "bench"))
 
@@ -124,6 +126,10 @@ class Stage:
         )
         self.settings = Settings.from_env(self.env)
         self.topics = ensure_all_topics(self.settings, self.bootstrap)
+        if FORWARDED_RETENTION_S[0]:  # created here first, the worker's own creation is a no-op
+            forwarded = forwarded_topic(self.settings)
+            config = (("retention.ms", str(1000 * FORWARDED_RETENTION_S[0])), ("segment.ms", "60000"))
+            ensure_topics(self.bootstrap, [Topic(forwarded.name, forwarded.partitions, config)])
         wait_for_coordinator(self.bootstrap)
 
     @property
@@ -614,7 +620,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs, warehouse)")
     parser.add_argument("--worker-args", default="", help="extra arguments for kmo worker (e.g. --loglevel info)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["limits", "paced", "queries"])
+    parser.add_argument(
+        "--forwarded-retention-s",
+        type=int,
+        default=0,
+        help="keep the worker's forwarded topic this long, not the broker's week: a ten-million-event "
+        "run does not fit on this machine's disk with two full copies of the events (its consumer is "
+        "the same worker, seconds behind)",
+    )
     args = parser.parse_args()
+    FORWARDED_RETENTION_S[0] = args.forwarded_retention_s
     WORKER_ARGS.extend(args.worker_args.split())
     WORKERS[0] = args.workers
 
