@@ -471,6 +471,7 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
     wait_caught_up(stage)
     # then the stretch of the estate's fortnight where its seeded incidents are: records that raise findings
     measured = [orjson.dumps({"Records": [r]}) for r in corpus.records(int(rate * seconds), seed, start=PACED_START)]
+    dirty_at_start = dirty_mb()
     started = pace(measured, measured=True)
     sent = len(measured)
     producer.flush()
@@ -499,6 +500,10 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
         "finding_publications": len(finding_lat),
         "queryable_events": len(query_lat),
         "restarts": dict(stage.restarts),
+        # the kernel's dirty and writeback pages when the measured stretch began: a flat-out stage just
+        # before leaves gigabytes of the broker's log to write back, and latency seconds late was seen
+        # only right after one (bench/README.md)
+        "dirty_mb_at_start": dirty_at_start,
         **percentiles("detect", finding_lat),
         **percentiles("queryable", query_lat),
         "detect_parts_ms": {
@@ -510,6 +515,15 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
             for scope, parts in sorted(finding_parts.items())
         },
     }
+
+
+def dirty_mb() -> float | None:
+    """Dirty plus writeback memory, MB (/proc/meminfo), or None where there is no such file."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    except OSError:
+        return None
+    return round(sum(int(fields[name].split()[0]) for name in ("Dirty", "Writeback")) / 1024, 1)
 
 
 def wait_caught_up(stage: Stage, timeout: float = 300.0) -> None:
@@ -737,6 +751,7 @@ def report(figures: dict[str, Any]) -> None:
              f"{p['detect_p50_ms']} / {p['detect_p99_ms']} ms ({p['finding_publications']:,} findings)",
              "p99 <= 50 ms" if p["rate_per_s"] == 1000 else ""),
             ("  queryable p50 / p99", f"{p['queryable_p50_ms']} / {p['queryable_p99_ms']} ms", "p99 <= 1000 ms"),
+            ("  dirty + writeback memory when it began", f"{p['dirty_mb_at_start']} MB", ""),
             ("  restarts (a process exited 75)", _restarts(p), ""),
         ]  # fmt: skip
         for scope, part in p.get("detect_parts_ms", {}).items():
