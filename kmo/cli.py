@@ -231,7 +231,7 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     )
     for error in result.errors[:20]:
         print(f"kmo: rule {error.rule_id} failed on {error.event_uid}: {error.error}", file=sys.stderr)
-    if result.late.uncounted:  # files given out of time order, further apart than the policy allows
+    if result.late.uncounted:  # files given out of time order, further back than a rule's series holds
         print(
             f"kmo: {result.late.uncounted} events came after a window rule had let their window go "
             f"(at most {result.late.max_seconds} s behind its newest) and counted alone: pass the files "

@@ -69,8 +69,9 @@ class LateEvents:
 
     ``behind``: events whose window was older than the newest of their series; ``uncounted``: of
     those, the ones whose window the series had already let go, so they counted alone
-    (streams.rules.helpers.window_count); ``max_seconds``: the most any event was behind. The worker reports them: a window that missed events is a burst that may
-    have gone unseen, and the operator is told rather than left to guess.
+    (streams.rules.helpers.window_count); ``max_seconds``: the most any event was behind. The
+    worker reports them: a window that missed events is a burst that may have gone unseen, and the
+    operator is told rather than left to guess.
     """
 
     behind: int = 0
