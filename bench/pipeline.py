@@ -37,7 +37,6 @@ import argparse
 import bisect
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -73,7 +72,7 @@ from streams.forwarding import forwarded_topic
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.replay import replay
-from streams.worker import STALLED_EXIT
+from streams.worker import LATE_EVENTS_LINE, LATE_REPORT_SECONDS, STALLED_EXIT
 
 KMO = [sys.executable, "-m", "kmo.cli"]
 WORKER_ARGS: list[str] = []
@@ -306,7 +305,7 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
     sink_probe.close()
     collector_rc = stage.exit_codes.get("collector")
     findings = read_findings(stage.settings)
-    time.sleep(6)  # the worker states its late events every 5 s: let the last count be written
+    time.sleep(LATE_REPORT_SECONDS + 1)  # the worker states its late events on a timer: the last count
     stage.stop_all()
     reader = make_consumer(stage.bootstrap, None)
     dead = sum(
@@ -355,16 +354,13 @@ def end_to_end(stage: Stage, files: Path, events: int, profile: Path | None) -> 
     }
 
 
-LATE_LINE = re.compile(r"late events by (\w+): (\d+) counted alone.*?\((\d+) behind .*? in all, at most (\d+) s\)")
-
-
 def late_events(home: Path) -> dict[str, dict[str, int]]:
     """What the workers said of events that reached a window rule behind the newest window of their
     series (streams.rules.helpers.window_count): each worker's last statement, by scope, summed."""
     totals: dict[str, dict[str, int]] = {}
     for path in sorted(home.glob("worker*.log")):
         last: dict[str, tuple[int, int, int]] = {}
-        for match in LATE_LINE.finditer(path.read_text(errors="replace")):
+        for match in LATE_EVENTS_LINE.finditer(path.read_text(errors="replace")):
             last[match[1]] = (int(match[2]), int(match[3]), int(match[4]))
         for scope, (uncounted, behind, most) in last.items():
             total = totals.setdefault(scope, {"uncounted": 0, "behind": 0, "max_s": 0})

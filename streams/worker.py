@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -224,23 +225,17 @@ def make_app(
 
     late_reported = {"key": LateEvents(), "principal": LateEvents()}
 
-    @app.timer(interval=5.0)
+    @app.timer(interval=LATE_REPORT_SECONDS)
     async def report_late_events() -> None:
-        # Events that missed their window are bursts possibly unseen: a warning, not silence. Every
-        # 5 s at most, and only when a count moved (info when none missed its window); the last
-        # line holds the totals.
+        # Events that missed their window are bursts possibly unseen: a warning, not silence. At
+        # most every LATE_REPORT_SECONDS, and only when a count moved (info when none missed its
+        # window); the last line holds the totals.
         for scope, engine in (("key", key_engine), ("principal", principal_engine)):
             late, before = engine.late, late_reported[scope]
             if late == before:
                 continue
             missed = late.uncounted != before.uncounted
-            log.log(
-                logging.WARNING if missed else logging.INFO,
-                "late events by %s: %d counted alone, their window no longer held (%d behind the newest "
-                "window of their series in all, at most %d s)%s",
-                scope, late.uncounted, late.behind, late.max_seconds,
-                "; a burst among them may have gone unseen" if missed else "",
-            )  # fmt: skip
+            log.log(logging.WARNING if missed else logging.INFO, late_events_line(scope, late, missed=missed))
             late_reported[scope] = replace(late)
 
     stall_seconds = float(os.environ.get("KMO_WORKER_STALL_SECONDS", "60"))
@@ -248,6 +243,22 @@ def make_app(
         topic_names = {topics.events.name, by_principal.name}
         _watch_for_stalls(app, bootstrap, topic_names, stall_seconds, lambda: batches_done[0])
     return app
+
+
+LATE_REPORT_SECONDS = 5.0  # how often the worker states its late events (when they moved)
+# what reads the statement back (bench/pipeline.py): kept beside the text it parses
+LATE_EVENTS_LINE = re.compile(
+    r"late events by (\w+): (\d+) counted alone.*?\((\d+) behind .*? in all, at most (\d+) s\)"
+)
+
+
+def late_events_line(scope: str, late: LateEvents, *, missed: bool) -> str:
+    """The worker's statement of one scope's late events (LATE_EVENTS_LINE reads it back)."""
+    return (
+        f"late events by {scope}: {late.uncounted} counted alone, their window no longer held "
+        f"({late.behind} behind the newest window of their series in all, at most {late.max_seconds} s)"
+        + ("; a burst among them may have gone unseen" if missed else "")
+    )
 
 
 def _stop_fetching(app: faust.App, owned: list[Any]) -> None:

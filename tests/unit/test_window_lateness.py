@@ -24,7 +24,7 @@ from streams.inventory import Inventory
 from streams.policy import load_policy
 from streams.rules import any_error_burst, helpers
 from streams.rules.base import Case, Context, LateEvents, MemoryState, step
-from streams.rules.helpers import WINDOWS_HELD, window_count
+from streams.rules.helpers import window_count
 from streams.rules.testing import case_events
 from tests.conftest import FIXTURES
 
@@ -49,15 +49,10 @@ def denials(tag: str, day: int, count: int, keys: int = 6) -> list:
     return events
 
 
-def burst_uids(events: list, held: int | None = None) -> tuple[set[str], LateEvents]:
-    """The error-burst findings over ``events`` in the order given (series holding ``held`` windows)."""
-    if held is not None:
-        helpers.WINDOWS_HELD = held  # read by window_count as its default
-    try:
-        engine = Engine([any_error_burst], policy=load_policy(), inventory=Inventory())
-        findings = engine.process(events)
-    finally:
-        helpers.WINDOWS_HELD = WINDOWS_HELD
+def burst_uids(events: list) -> tuple[set[str], LateEvents]:
+    """The error-burst findings over ``events`` in the order given, and the engine's late tally."""
+    engine = Engine([any_error_burst], policy=load_policy(), inventory=Inventory())
+    findings = engine.process(events)
     return {f.uid for f in findings}, engine.late
 
 
@@ -85,17 +80,18 @@ def test_the_bursts_found_do_not_depend_on_arrival_order(rng) -> None:
     assert burst_uids(shuffled)[0] == expected
 
 
-def test_an_event_whose_window_was_let_go_counts_alone_and_is_reported() -> None:
+def test_an_event_whose_window_was_let_go_counts_alone_and_is_reported(monkeypatch) -> None:
     """A series holding two windows, days 20 and 21 taken: day 19's late denials find their window
     gone (it was let go; a window older than all held ones may have been), count alone (no burst of
     them, none into a newer window) and are each tallied."""
     # days 18 and 19 fill the two windows; 21 lets 18 go, 20 (late, but after the floor) lets 19 go
     newer = denials("x", 18, 1) + denials("y", 19, 1) + denials("c", 21, 1) + denials("b", 20, 9)
     older = denials("a", 19, 12)
-    uids, late = burst_uids(newer + older, held=2)
+    monkeypatch.setattr(helpers, "WINDOWS_HELD", 2)  # window_count reads it at each call
+    uids, late = burst_uids(newer + older)
     assert uids == set(), "twelve late denials counted alone, none into the newer windows"
     assert (late.behind, late.uncounted, late.max_seconds) == (21, 12, 2 * 86400)
-    assert burst_uids(older + newer, held=2)[0], "in time order the twelve are a burst"
+    assert burst_uids(older + newer)[0], "in time order the twelve are a burst"
 
 
 def test_a_series_keeps_only_its_latest_windows() -> None:
@@ -154,3 +150,13 @@ def test_kmo_detect_says_when_files_came_out_of_time_order(tmp_path: Path) -> No
     assert rules.count("any.error_burst") == 1, "the newer file's burst; none of the older's, none made of both"
     assert "kmo: 12 events came after a window rule had let their window go" in run.stderr
     assert "pass the files in time order" in run.stderr
+
+
+def test_the_bench_reads_back_what_the_worker_states() -> None:
+    """The bench's late-events figure is parsed from the worker's log: a changed statement must not
+    quietly read as "none reported"."""
+    from streams.worker import LATE_EVENTS_LINE, late_events_line
+
+    line = late_events_line("principal", LateEvents(behind=204, uncounted=185, max_seconds=3403800), missed=True)
+    match = LATE_EVENTS_LINE.search(f"[2026-12-05 12:55:32,915] [3729] [WARNING] {line}")
+    assert match is not None and match.groups() == ("principal", "185", "204", "3403800")
