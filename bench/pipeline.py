@@ -387,6 +387,7 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
     finding_parts: dict[str, list[tuple[float, float]]] = {}
     scopes = rule_scopes()
     wall_minus_mono = time.time() - time.monotonic()
+    detail: list[dict[str, Any]] = []
     query_lat: list[float] = []
     query_when: list[float] = []  # the read time of each query_lat entry: latency over the run
     stop = threading.Event()
@@ -418,6 +419,13 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
                         created = rec.timestamp / 1000 - wall_minus_mono
                         scope = scopes.get(info["analytic"]["uid"], "?")
                         finding_parts.setdefault(scope, []).append((created - max(new), now - created))
+                        detail.append({  # each publication, to lay beside the worker's log (--keep)
+                            "rule": info["analytic"]["uid"], "scope": scope,
+                            "read_at": time.strftime("%H:%M:%S", time.localtime(max(new) + wall_minus_mono))
+                            + f".{int((max(new) + wall_minus_mono) % 1 * 1000):03d}",
+                            "to_worker_send_ms": round(1000 * (created - max(new)), 1),
+                            "to_reader_ms": round(1000 * (now - max(new)), 1),
+                        })  # fmt: skip
         reader.close()
 
     def watch_sink() -> None:
@@ -489,6 +497,7 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
     )
     producer.close()
     stage.stop_all()
+    (stage.home / "finding_latency.json").write_text(json.dumps(detail, indent=1))
     return {
         "rate_per_s": rate,
         "achieved_per_s": round(achieved),

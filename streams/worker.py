@@ -13,7 +13,7 @@ State lives in two Faust tables (changelogged to Kafka, so a restarted or rebala
 it up), one entry per key uri or principal, on the partition that carries its events, sealed at
 each batch's end and written when Faust commits offsets (streams.table_state says why).
 Findings carry deterministic uids: re-processing after a crash re-publishes the same finding,
-never a new one. A batch waits at most ``KMO_WORKER_BATCH_SECONDS`` (0.05) to fill: the latency
+never a new one. A batch waits at most ``KMO_WORKER_BATCH_SECONDS`` (0.02) to fill: the latency
 it adds at a trickle (bench/README.md).
 """
 
@@ -38,6 +38,8 @@ from kmo.kafka import MAX_MESSAGE_BYTES, ensure_all_topics, faust_credentials, r
 from kmo.settings import Settings
 from kmo.topics import Topic
 from streams.engine import Engine
+from streams.faust_app import DEFAULT_FETCH_WAIT_MS
+from streams.faust_app import App as WorkerApp
 from streams.findings import Finding
 from streams.forwarding import decode_forwarded, forward_batches, forwarded_topic
 from streams.inventory import load_inventory
@@ -75,8 +77,9 @@ def make_app(
     ensure_topics(bootstrap, [by_principal])
     session = settings.session_timeout_ms / 1000
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # Faust makes its datadir, not the parents
-    app = faust.App(
+    app = WorkerApp(  # two of Faust's fixed settings changed: streams.faust_app says which and why
         f"{settings.topic_prefix}kmo-worker",
+        fetch_wait_ms=int(os.environ.get("KMO_WORKER_FETCH_WAIT_MS", str(DEFAULT_FETCH_WAIT_MS))),
         broker=f"kafka://{bootstrap}",
         broker_credentials=faust_credentials(),  # TLS / SASL from the environment, as for every kmo client
         store="memory://",
@@ -151,10 +154,11 @@ def make_app(
         return good, raws, bad
 
     # How long a batch waits to fill: at a trickle, the latency it adds (issue #8 asks findings
-    # within 50 ms at p99); much shorter, and the per-batch costs (forwarding, findings, Faust's
-    # take loop) outgrow the worker at 1,000 events/s: 0.02 s gave findings 0.7-1.5 s late, 0.05 s
-    # 82-92 ms, 0.2 s 217-254 ms (bench/README.md).
-    batch_seconds = float(os.environ.get("KMO_WORKER_BATCH_SECONDS", "0.05"))
+    # within 50 ms at p99). At 1,000 events/s, with the fetch bounded (streams.faust_app), findings
+    # p50 / p99 over 100,000-event runs: 0.05 s 49-106 / 102-199 ms (5 runs), 0.02 s 36-37 / 66-111
+    # ms (4), 0.01 s 32-34 / 46-115 ms (2); smaller batches cost more per event under load, so 0.02.
+    # (Before that fix, windows under 0.05 s had made findings seconds late: bench/README.md.)
+    batch_seconds = float(os.environ.get("KMO_WORKER_BATCH_SECONDS", "0.02"))
     # when each agent last had events: the model's idle flush waits until the whole worker is quiet
     last_event = {"key": 0.0, "principal": 0.0}
     batches_done = [0]  # both agents' batches: the stall check's measure of work done
