@@ -156,7 +156,8 @@ def make_app(
     # How long a batch waits to fill: at a trickle, the latency it adds (issue #8 asks findings
     # within 50 ms at p99). At 1,000 events/s, with the fetch bounded (streams.faust_app), findings
     # p50 / p99 over 100,000-event runs: 0.05 s 49-106 / 102-199 ms (5 runs), 0.02 s 36-37 / 66-111
-    # ms (4), 0.01 s 32-34 / 46-115 ms (2); smaller batches cost more per event under load, so 0.02.
+    # ms (4), 0.01 s 32-34 / 46-115 ms (2). 0.02: 0.01 did not lower the tail, and 0.02 kept the flat-
+    # out rate (2,936 events/s over a million, 2,452-2,943 at 0.05).
     # (Before that fix, windows under 0.05 s had made findings seconds late: bench/README.md.)
     batch_seconds = float(os.environ.get("KMO_WORKER_BATCH_SECONDS", "0.02"))
     # when each agent last had events: the model's idle flush waits until the whole worker is quiet
