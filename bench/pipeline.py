@@ -47,7 +47,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -415,17 +415,22 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
                     new = [read_at[u] for u in (e["uid"] for e in related) if u not in seen and u in read_at]
                     seen.update(e["uid"] for e in related)
                     if new:
-                        finding_lat.append(now - max(new))
+                        read = max(new)
+                        finding_lat.append(now - read)
                         created = rec.timestamp / 1000 - wall_minus_mono
-                        scope = scopes.get(info["analytic"]["uid"], "?")
-                        finding_parts.setdefault(scope, []).append((created - max(new), now - created))
-                        detail.append({  # each publication, to lay beside the worker's log (--keep)
-                            "rule": info["analytic"]["uid"], "scope": scope,
-                            "read_at": time.strftime("%H:%M:%S", time.localtime(max(new) + wall_minus_mono))
-                            + f".{int((max(new) + wall_minus_mono) % 1 * 1000):03d}",
-                            "to_worker_send_ms": round(1000 * (created - max(new)), 1),
-                            "to_reader_ms": round(1000 * (now - max(new)), 1),
-                        })  # fmt: skip
+                        rule = info["analytic"]["uid"]
+                        scope = scopes.get(rule, "?")
+                        finding_parts.setdefault(scope, []).append((created - read, now - created))
+                        read_wall = datetime.fromtimestamp(read + wall_minus_mono)
+                        detail.append(
+                            {  # each publication, to lay beside the worker's log (--keep)
+                                "rule": rule,
+                                "scope": scope,
+                                "read_at": read_wall.isoformat(timespec="milliseconds"),
+                                "to_worker_send_ms": round(1000 * (created - read), 1),
+                                "to_reader_ms": round(1000 * (now - read), 1),
+                            }
+                        )
         reader.close()
 
     def watch_sink() -> None:
@@ -506,8 +511,8 @@ def paced(stage: Stage, seed: int, rate: int, seconds: float) -> dict[str, Any]:
         "queryable_events": len(query_lat),
         "restarts": dict(stage.restarts),
         # the kernel's dirty and writeback pages when the measured stretch began: a flat-out stage just
-        # before leaves gigabytes of the broker's log to write back, and latency seconds late was seen
-        # only right after one (bench/README.md)
+        # before can leave the broker's log to write back (suspected, then ruled out, as the cause of
+        # seconds-late stages, which were a held fetch: streams.faust_app)
         "dirty_mb_at_start": dirty_at_start,
         **percentiles("detect", finding_lat),
         **percentiles("queryable", query_lat),

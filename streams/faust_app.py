@@ -30,7 +30,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[mi
         consumer = super()._create_worker_consumer(transport)
         # the constructor's value, kept by aiokafka for the fetcher it builds at start; Faust
         # offers no setting for it
-        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_wait_ms", DEFAULT_FETCH_WAIT_MS)
+        consumer._fetch_max_wait_ms = self.app.fetch_wait_ms  # built only by App, below
         return consumer
 
 
