@@ -28,14 +28,17 @@ from analytics.query import sink_socket
 from analytics.query_server import QueryServer
 from analytics.sink_guard import SinkStallGuard
 from analytics.warehouse import events_to_arrow, insert_batch, open_warehouse
+from ingest.batching import MAX_BATCH_EVENTS
 from ingest.deadletter import DeadLetter, DeadLetterWriter
-from ingest.schema import DecodeError, KeyEvent, decode
+from ingest.schema import KeyEvent
+from ingest.schema.batch import decode_message
 from kmo.faults import crash_point
 from kmo.kafka import committed_and_end, ensure_all_topics, make_consumer, make_producer, resolve_bootstrap
 from kmo.pause import Pause
 from kmo.settings import Settings
 
 log = logging.getLogger(__name__)
+POLL_RECORDS = 200  # messages per poll at most: 20,000 events (the default batch) of full messages
 RETRY_SECONDS = 2.0  # while the warehouse is locked or cannot be written, or the broker is away
 
 
@@ -182,7 +185,7 @@ class WarehouseSink:
             self.bootstrap,
             self.group_id,
             session_timeout_ms=self.settings.session_timeout_ms,
-            max_poll_records=self.batch_max,
+            max_poll_records=POLL_RECORDS,
         )
         consumer.subscribe([self.topics.events.name, *self._documents])
         return consumer
@@ -206,15 +209,23 @@ class WarehouseSink:
             reader.close(autocommit=False, timeout_ms=5_000)
 
     def _poll_batch(self) -> list:
+        """Records of at most ``batch_max`` events, or what the window brought. A message holds up to
+        MAX_BATCH_EVENTS events (ingest.schema.batch), so each poll asks for as many messages as
+        surely fit; a batch is one message when ``batch_max`` is smaller than a message."""
         records: list = []
+        events = 0
         deadline = time.monotonic() + self.batch_seconds
-        while len(records) < self.batch_max:
+        while True:
+            room = self.batch_max - events
+            if records and room < MAX_BATCH_EVENTS:
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
                 polled = self.consumer.poll(
-                    timeout_ms=int(remaining * 1000) + 1, max_records=self.batch_max - len(records)
+                    timeout_ms=int(remaining * 1000) + 1,
+                    max_records=max(1, min(POLL_RECORDS, room // MAX_BATCH_EVENTS)),
                 )
             except KafkaError as exc:  # the broker away: write what we have, then wait for it
                 if not records:
@@ -224,6 +235,7 @@ class WarehouseSink:
             self._kafka_pause = None
             for recs in polled.values():
                 records.extend(recs)
+                events += sum((rec.value or b"").count(b"\n") + 1 for rec in recs)
             if not polled and records:
                 break  # nothing more right now: write what we have rather than wait
         return records
@@ -251,10 +263,10 @@ class WarehouseSink:
                     letter = DeadLetter(rec.value or b"", "sink", rec.topic, origin, f"bad {what}: {exc}")
                     pending.append(self.dead_letters.send(letter))
                 continue
-            try:
-                events.append(decode(rec.value))
-                positions.append((rec.partition, rec.offset))
-            except DecodeError as exc:
+            decoded, _, bad = decode_message(rec.value or b"")  # several events a message (ingest.schema.batch)
+            events += decoded
+            positions += [(rec.partition, rec.offset)] * len(decoded)
+            for exc in bad:  # a line that is not an event: dead-lettered alone, the rest of its message kept
                 origin = f"kafka://{rec.topic}/{rec.partition}@{rec.offset}"
                 letter = DeadLetter(exc.raw or b"", "sink", rec.topic, origin, exc.reason)
                 pending.append(self.dead_letters.send(letter))

@@ -19,6 +19,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
+from ingest.batching import EventBatcher
 from ingest.checkpoints import CheckpointStore, Progress
 from ingest.collectors.inputs import Input, InputError
 from ingest.deadletter import DeadLetter, DeadLetterWriter
@@ -105,6 +106,9 @@ class Collector:
         self.batch_records = batch_records
         self.progress = progress
         self._pending: list[Any] = []  # send futures since the last flush
+        self._queued = 0  # events and dead letters since the last flush: when to flush
+        # several events per message, one message per partition (ingest.schema.batch says why)
+        self._batcher = EventBatcher(self._send_message)
         # (input, next_index, done) reached since the last flush: saved only once that flush succeeds,
         # so many small files share one flush and one checkpoint transaction.
         self._reached: dict[str, tuple[Input, int, bool]] = {}
@@ -151,7 +155,7 @@ class Collector:
             ok = self.route(frame, inp.name, decoded.problem, summary)
             good += ok
             bad += not ok
-            if len(self._pending) >= self.batch_records:
+            if self._queued >= self.batch_records:
                 self._reached[inp.id] = (inp, frame.index + 1, False)
                 self.commit()
         if decoded.tail:
@@ -165,13 +169,14 @@ class Collector:
                     decoded.problem or "undecodable tail",
                 )
                 self._pending.append(self.dead_letters.send(letter))
+                self._queued += 1
                 summary.records += 1
                 summary.dead_lettered += 1
                 bad += 1
         for frame in open_requests.values():
             self.unanswered(frame, inp.name, counted=frame.index >= next_index, summary=summary)
         self._reached[inp.id] = (inp, max(last_index + 1, next_index), True)
-        if len(self._pending) >= self.batch_records:
+        if self._queued >= self.batch_records:
             self.commit()
         if bad and not good and next_index == 0:
             reason = decoded.problem or f"no {self.source} record could be read from it"
@@ -210,14 +215,14 @@ class Collector:
             summary.derived_events += 1
 
     def _send(self, key: bytes, value: bytes) -> None:
-        """Queue one event message; :meth:`commit` later flushes and checks it."""
+        """Queue one event on its key's partition; :meth:`commit` later sends, flushes and checks it."""
+        self._batcher.add(self._partition_for(key), value)
+        self._queued += 1
+
+    def _send_message(self, partition: int, value: bytes, _tags: list[Any]) -> None:
         self._pending.append(
             self.producer.send(
-                self.events_topic,
-                key=key,
-                value=value,
-                partition=self._partition_for(key),
-                headers=[("kmo-source", self.source.encode())],
+                self.events_topic, value=value, partition=partition, headers=[("kmo-source", self.source.encode())]
             )
         )
 
@@ -277,13 +282,17 @@ class Collector:
     def _dead_letter(self, raw: bytes, origin: str, reason: str, summary: RunSummary) -> None:
         letter = DeadLetter(raw, "ingest", self.source, origin, reason)
         self._pending.append(self.dead_letters.send(letter))
+        self._queued += 1
         summary.dead_lettered += 1
 
     def commit(self) -> None:
-        """Flush, verify every send, then (and only then) save the progress those sends cover."""
+        """Send what is held, flush, verify every send, then (and only then) save the progress those
+        sends cover."""
+        self._batcher.flush()
         self.producer.flush()
         failed = [f for f in self._pending if f.failed()]
         self._pending.clear()
+        self._queued = 0
         if failed:
             names = ", ".join(inp.name for inp, _, _ in self._reached.values())
             raise ProduceError(f"Kafka refused {len(failed)} record(s) from {names}: {failed[0].exception}")

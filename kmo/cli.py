@@ -148,7 +148,9 @@ def _stop_on_signal():  # -> threading.Event
 
 def cmd_sink(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.sink import run_sink
+    from kmo.gc_tuning import tune_for_streaming
 
+    tune_for_streaming()
     stats = run_sink(settings, until_idle=args.until_idle, batch_max=args.batch_max)
     _print_json(stats.as_dict())
     return 0
@@ -244,8 +246,10 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from kmo.gc_tuning import tune_for_streaming
     from streams.worker import run_worker
 
+    tune_for_streaming()
     run_worker(settings, inventory=args.inventory, policy=args.policy, loglevel=args.loglevel)
     return 0
 

@@ -1,7 +1,7 @@
 """Every Kafka topic kmo uses: one place that names them and says how many partitions each has.
 
-Events are keyed by the canonical key uri, so one key's events stay in order on one partition and
-per-key state in the stream workers lives on one worker. Topic names carry a version: a breaking
+Events go to the partition of their canonical key uri, so one key's events stay in order on one
+partition and per-key state in the stream workers lives on one worker. Topic names carry a version: a breaking
 change to a message format means a new ``.v2`` topic, never a silent change to ``.v1``.
 """
 
@@ -25,7 +25,7 @@ class Topic:
 class Topics:
     """The topics of one kmo deployment."""
 
-    events: Topic  # normalised KeyEvents (OCSF JSON), key = key uri
+    events: Topic  # normalised KeyEvents (OCSF JSON lines, several a message: ingest.schema.batch)
     dlq: Topic  # records that could not be parsed or decoded: raw bytes + reason headers
     findings: Topic  # detection findings (OCSF 2004), later issues
     actions: Topic  # what the orchestrator did (OCSF 3004), later issues
@@ -39,7 +39,8 @@ class Topics:
         # Dead letters are evidence: keep them until someone decides otherwise.
         keep = (("retention.ms", "-1"),)
         return cls(
-            events=Topic(f"{p}kmo.events.v1", settings.events_partitions),
+            # v2: a message holds one or more events (v1 held one; ingest.schema.batch)
+            events=Topic(f"{p}kmo.events.v2", settings.events_partitions),
             dlq=Topic(f"{p}kmo.dlq.v1", 1, keep),
             findings=Topic(f"{p}kmo.findings.v1", settings.events_partitions),
             actions=Topic(f"{p}kmo.actions.v1", 1, keep),

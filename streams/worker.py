@@ -32,7 +32,8 @@ from typing import Any
 import faust
 import orjson
 
-from ingest.schema import DecodeError, decode
+from ingest.schema import DecodeError
+from ingest.schema.batch import decode_message
 from kmo.faults import crash_point
 from kmo.kafka import MAX_MESSAGE_BYTES, ensure_all_topics, faust_credentials, resolve_bootstrap
 from kmo.settings import Settings
@@ -91,7 +92,7 @@ def make_app(
         broker_heartbeat_interval=max(0.3, session / 4),
         producer_max_request_size=MAX_MESSAGE_BYTES,
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
-        stream_buffer_maxsize=8192,
+        stream_buffer_maxsize=256,  # messages of up to 100 events (256 KB) each: at most 64 MB a stream
         datadir=str(settings.home / "worker"),
         Table=ColocatedTable,  # entries on their events' partition (streams.table_state says why)
     )
@@ -142,15 +143,16 @@ def make_app(
         """A message the worker cannot read, kept whole on the dead-letter topic with the reason."""
         await dlq_out.send(key=b"worker", value=value, headers={"kmo-stage": stage, "kmo-reason": reason.encode()})
 
-    def decode_batch(batch: list[bytes]) -> tuple[list, list[bytes], list[tuple[bytes, str]]]:
-        """(events, their raw bytes, undecodable messages with the reason)."""
+    def decode_batch(batch: list[bytes]) -> tuple[list, list[bytes], list[DecodeError]]:
+        """(events, each one's bytes to forward, the lines that are not events): several events a
+        message (ingest.schema.batch), a bad line dead-lettered alone. The bytes forwarded leave out
+        the provider's record (raw_data), which no principal-scoped rule reads (streams.forwarding)."""
         good, raws, bad = [], [], []
-        for raw in batch:
-            try:
-                good.append(decode(raw))
-                raws.append(raw)
-            except DecodeError as exc:
-                bad.append((raw, exc.reason))
+        for value in batch:
+            events, lines, errors = decode_message(value, drop_raw_data=True)
+            good += events
+            raws += lines
+            bad += errors
         return good, raws, bad
 
     # How long a batch waits to fill: at a trickle, the latency it adds (issue #8 asks findings
@@ -166,13 +168,13 @@ def make_app(
 
     @app.agent(events_in)
     async def detect_by_key(stream: Any) -> None:
-        async for batch in stream.take(1000, within=batch_seconds):
+        async for batch in stream.take(64, within=batch_seconds):  # messages of up to 100 events each
             started = last_event["key"] = time.monotonic()
             batches_done[0] += 1
             key_state.begin_batch()
             events, raws, bad = decode_batch(batch)
-            for raw, reason in bad:
-                await dead_letter(raw, b"stream", reason)
+            for error in bad:
+                await dead_letter(error.raw, b"stream", error.reason)
             findings = key_engine.process(events)
             await publish(findings)
             log.info(
@@ -196,10 +198,10 @@ def make_app(
             principal_state.begin_batch()
             events: list = []
             for value in batch:
-                try:
-                    events += decode_forwarded(value)
-                except DecodeError as exc:  # not ours after all: kept, with the reason, never dropped
-                    await dead_letter(value, b"forwarded", exc.reason)
+                decoded, bad = decode_forwarded(value)
+                events += decoded
+                for error in bad:  # not ours after all: kept, with the reason, never dropped
+                    await dead_letter(error.raw, b"forwarded", error.reason)
             findings = principal_engine.process(events)
             if windows is not None:  # the learned model, on the hours this batch closed
                 async with windows_lock:  # scoring runs in a thread: the event loop (heartbeats) goes on

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from kafka import TopicPartition
 
+from ingest.schema import KeyEvent
+from ingest.schema.batch import decode_events
 from kmo.kafka import make_consumer
 
 
@@ -32,3 +34,9 @@ def read_all(bootstrap: str, topic: str, *, timeout_ms: int = 2000) -> list:
 
 def headers(record) -> dict[str, str]:
     return {k: v.decode("utf-8", "replace") for k, v in record.headers}
+
+
+def read_events(bootstrap: str, topic: str) -> list[KeyEvent]:
+    """Every event on an events topic, in partition/offset order and in order within each message
+    (a message holds one or more: ingest.schema.batch); raises on anything that is not an event."""
+    return [event for record in read_all(bootstrap, topic) for event in decode_events(record.value)]

@@ -7,6 +7,8 @@ the original bytes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from ingest.schema.event import KeyEvent
@@ -44,6 +46,15 @@ def decode(raw: bytes) -> KeyEvent:
     Raises:
         DecodeError: for invalid JSON, a non-object, or a missing or ill-typed required field.
     """
+    return decode_with_document(raw)[0]
+
+
+def decode_with_document(raw: bytes) -> tuple[KeyEvent, dict[str, Any]]:
+    """:func:`decode`, also returning the parsed JSON document (for a reader that re-encodes part of it).
+
+    Raises:
+        DecodeError: as :func:`decode`.
+    """
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -51,6 +62,6 @@ def decode(raw: bytes) -> KeyEvent:
     if not isinstance(doc, dict):
         raise DecodeError(f"not a JSON object: {type(doc).__name__}", raw)
     try:
-        return KeyEvent.from_ocsf(doc)
+        return KeyEvent.from_ocsf(doc), doc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"not a kmo event: {type(exc).__name__}: {exc}", raw) from exc

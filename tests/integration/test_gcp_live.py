@@ -14,10 +14,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import logging as gcl
 
 from ingest.collect import collect_gcp_live
-from ingest.schema import KeyOp, decode, parse_timestamp
+from ingest.schema import KeyOp, parse_timestamp
 from kmo.settings import Settings
 from kmo.topics import Topics
-from tests.kafka_helpers import read_all
+from tests.kafka_helpers import read_events
 
 pytestmark = pytest.mark.integration
 KEY = "projects/demo/locations/global/keyRings/ring/cryptoKeys/k1"
@@ -116,7 +116,7 @@ def test_live_listing_with_cursor(settings: Settings, fake: FakeLogging) -> None
     third = collect_gcp_live(settings, "demo", client=client)
     assert third.events == 0
 
-    events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)]
+    events = read_events(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)
     assert sorted(e.provider_event_id for e in events) == [f"id-{i:04d}" for i in range(8)]
     by_id = {e.provider_event_id: e for e in events}
     assert by_id["id-0005"].op is KeyOp.SCHEDULE_DESTROY and by_id["id-0005"].key_version == "3"

@@ -1,4 +1,4 @@
-"""The CloudTrail collector against a real Kafka broker: events keyed by key, re-runs produce
+"""The CloudTrail collector against a real Kafka broker: events on their key's partition, re-runs produce
 nothing new, bad input lands on the dead-letter topic with its exact bytes, crashes resume."""
 
 from __future__ import annotations
@@ -13,29 +13,32 @@ from pathlib import Path
 import pytest
 
 from ingest.collect import collect
-from ingest.schema import decode
+from ingest.schema.batch import decode_events
 from kmo.settings import Settings
 from kmo.topics import Topics
+from streams.forwarding import partition_for
 from tests.conftest import FIXTURES, kmo_env
-from tests.kafka_helpers import headers, read_all
+from tests.kafka_helpers import headers, read_all, read_events
 
 pytestmark = pytest.mark.integration
 KMO = [sys.executable, "-m", "kmo.cli"]
 
 
-def test_corpus_file_becomes_keyed_events(settings: Settings, corpus: Path) -> None:
+def test_corpus_file_becomes_events_on_their_keys_partitions(settings: Settings, corpus: Path) -> None:
     summary = collect(settings, "aws.cloudtrail", [str(corpus / "aws_cloudtrail_kms_awsdocs_examples.json")])
     assert (summary.records, summary.events, summary.skipped, summary.dead_lettered) == (62, 60, 2, 0)
     topics = Topics.for_settings(settings)
     records = read_all(settings.kafka_bootstrap, topics.events.name)
-    assert len(records) == 60
-    events = [decode(r.value) for r in records]
-    assert len({e.uid for e in events}) == 60
+    assert len(records) < 60, "events travel several to a message (ingest.schema.batch)"
     partitions_by_key: dict[bytes, set[int]] = defaultdict(set)
-    for rec, event in zip(records, events, strict=True):
-        assert rec.key == event.partition_key
-        partitions_by_key[rec.key].add(rec.partition)
+    uids = []
+    for rec in records:
         assert headers(rec)["kmo-source"] == "aws.cloudtrail"
+        for event in decode_events(rec.value):
+            assert rec.partition == partition_for(event.partition_key, topics.events.partitions)
+            partitions_by_key[event.partition_key].add(rec.partition)
+            uids.append(event.uid)
+    assert len(uids) == len(set(uids)) == 60
     assert all(len(p) == 1 for p in partitions_by_key.values()), "one key's events must share a partition"
     assert read_all(settings.kafka_bootstrap, topics.dlq.name) == []
 
@@ -45,7 +48,7 @@ def test_a_second_run_over_the_same_input_produces_nothing(settings: Settings, c
     first = collect(settings, "aws.cloudtrail", [path])
     second = collect(settings, "aws.cloudtrail", [path])
     assert first.events == 240 and (second.inputs_already_done, second.records, second.events) == (1, 0, 0)
-    assert len(read_all(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)) == 240
+    assert len(read_events(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)) == 240
 
 
 def _write_bad_inputs(root: Path) -> dict[str, bytes]:
@@ -176,12 +179,12 @@ def test_a_crash_mid_file_resumes_without_loss(settings: Settings, corpus: Path)
     crashed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert crashed.returncode == 137 and "fault injected" in crashed.stderr
     topic = Topics.for_settings(settings).events.name
-    after_crash = {decode(r.value).uid for r in read_all(settings.kafka_bootstrap, topic)}
+    after_crash = {e.uid for e in read_events(settings.kafka_bootstrap, topic)}
     assert 0 < len(after_crash) < 240, "the crash must land mid-file for this test to mean anything"
     env.pop("KMO_FAULT")
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["records"] < 617, "the second run resumed from its checkpoint, not from the start"
-    uids = [decode(r.value).uid for r in read_all(settings.kafka_bootstrap, topic)]
+    uids = [e.uid for e in read_events(settings.kafka_bootstrap, topic)]
     assert len(set(uids)) == 240  # nothing lost; copies of the last unsaved batch are deduplicated downstream

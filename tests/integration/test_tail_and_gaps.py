@@ -11,13 +11,13 @@ import pytest
 
 from ingest.checkpoints import CheckpointStore
 from ingest.collect import collect, make_collector
-from ingest.schema import KeyOp, decode
+from ingest.schema import KeyOp
 from ingest.tail import FileTailer
 from kmo.kafka import ensure_all_topics, make_producer
 from kmo.settings import Settings
 from kmo.topics import Topics
 from tests.conftest import FIXTURES
-from tests.kafka_helpers import read_all
+from tests.kafka_helpers import read_events
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def vault_pair(n: int, path: str = "transit/encrypt/k") -> str:
 
 
 def events_in(settings: Settings) -> list:
-    return [decode(r.value) for r in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)]
+    return read_events(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)
 
 
 def test_tailer_handles_partial_lines_truncation_and_restart(settings: Settings, tmp_path: Path) -> None:

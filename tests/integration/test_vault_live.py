@@ -18,10 +18,10 @@ import hvac
 import pytest
 
 from ingest.collect import collect, follow
-from ingest.schema import KeyOp, decode
+from ingest.schema import KeyOp
 from kmo.settings import Settings
 from kmo.topics import Topics
-from tests.kafka_helpers import read_all
+from tests.kafka_helpers import read_all, read_events
 
 pytestmark = pytest.mark.integration
 PLAINTEXT = "a21vLWxpdmUtdGVzdC1wbGFpbnRleHQ="  # base64 of a marker that must never reach an event
@@ -94,7 +94,7 @@ def test_transit_operations_become_exact_events(settings: Settings, openbao) -> 
     assert summary.dead_lettered == 0 and summary.records == summary.events + summary.skipped
     topic = Topics.for_settings(settings).events.name
     records = read_all(settings.kafka_bootstrap, topic)
-    events = sorted((decode(r.value) for r in records), key=lambda e: e.time)
+    events = sorted(read_events(settings.kafka_bootstrap, topic), key=lambda e: e.time)
     transit = [
         (e.op, e.key.uri if e.key else None, e.key_version, e.success, e.error_code)
         for e in events
@@ -175,7 +175,7 @@ def test_socket_device_and_followed_file_device_agree(settings: Settings, tmp_pa
         deadline = time.monotonic() + 30
         topic = Topics.for_settings(settings).events.name
         while time.monotonic() < deadline:
-            events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, topic)]
+            events = read_events(settings.kafka_bootstrap, topic)
             encrypts = [e for e in events if e.op is KeyOp.ENCRYPT]
             if len(encrypts) >= 16:
                 break
@@ -184,7 +184,7 @@ def test_socket_device_and_followed_file_device_agree(settings: Settings, tmp_pa
         tailer.join(timeout=30)
     listener.join(timeout=30)
 
-    events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)]
+    events = read_events(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)
     transit = [e for e in events if e.service == "transit"]
     by_uid: dict[str, list] = {}
     for e in transit:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from ingest.collect import collect
-from ingest.schema import decode
 from kmo.demo.cloudtrail_files import render_files, write_files
 from kmo.demo.estate import Estate
 from kmo.demo.stream_check import read_findings
@@ -23,7 +22,7 @@ from streams.inventory import Inventory
 from streams.policy import load_policy
 from streams.replay import replay
 from tests.conftest import FIXTURES, kmo_env, stop_process
-from tests.kafka_helpers import headers, read_all
+from tests.kafka_helpers import headers, read_all, read_events
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +46,7 @@ def test_worker_matches_replay_and_is_prompt(settings: Settings, tmp_path: Path)
     write_files(tmp_path / "trail", render_files(estate.generate()))
     assert collect(settings, "aws.cloudtrail", [str(tmp_path / "trail")]).events > 1000
     topics = Topics.for_settings(settings)
-    events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, topics.events.name)]
+    events = read_events(settings.kafka_bootstrap, topics.events.name)
     expected = {f.uid: f for f in replay(events, policy=load_policy(), inventory=Inventory()).findings}
     assert len(expected) >= 8
 
@@ -132,7 +131,7 @@ def test_a_worker_that_stops_fetching_exits_for_its_supervisor_and_loses_nothing
             stuck.kill()
     text = log.read_text(errors="replace")
     assert "no progress for 4 s: resuming them" in text and "still no progress after a resume; exiting (75)" in text
-    events = [decode(r.value) for r in read_all(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)]
+    events = read_events(settings.kafka_bootstrap, Topics.for_settings(settings).events.name)
     expected = {f.uid for f in replay(events, policy=load_policy(), inventory=Inventory()).findings}
     restarted = subprocess.Popen(
         [sys.executable, "-m", "kmo.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

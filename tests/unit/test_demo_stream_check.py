@@ -6,7 +6,7 @@ from kafka import TopicPartition
 
 from kmo.demo.stream_check import caught_up
 
-EVENTS, FORWARDED = "kmo.events.v1", "kmo.events.by-principal.v1"
+EVENTS, FORWARDED = "kmo.events.v2", "kmo.events.by-principal.v1"
 TPS = [TopicPartition(EVENTS, 0), TopicPartition(FORWARDED, 0)]
 
 
