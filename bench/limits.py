@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import sys
 import tempfile
 import time
@@ -64,7 +65,14 @@ def load_limit(events: list, warehouse: Path) -> tuple[int, float, float]:
 def measure(files: list[bytes]) -> dict[str, Any]:
     """Both limits over gzip'd delivery files; raises if an event went missing on the way."""
     raw = sum(len(gzip.decompress(body)) for body in files)
-    events, parse_s = parse_limit(files)
+    # The faster of two passes, after the disk has caught up: the first full `make bench` of a machine
+    # writes its corpus just before this, and that writeback shared the cores with a single pass
+    # (22,984 and 21,334 events/s measured that way, 30,240-31,223 in runs with the corpus cached).
+    # Noise only ever slows a pass, so the faster one is the parser's limit.
+    os.sync()
+    events, first_s = parse_limit(files)
+    _, second_s = parse_limit(files)
+    parse_s = min(first_s, second_s)
     with tempfile.TemporaryDirectory(prefix="kmo-bench-") as tmp:
         inserted, arrow_s, insert_s = load_limit(events, Path(tmp) / "warehouse.duckdb")
     assert inserted == len(events), f"inserted {inserted} of {len(events)}"
@@ -73,6 +81,7 @@ def measure(files: list[bytes]) -> dict[str, Any]:
         "events": n,
         "corpus_mb_uncompressed": round(raw / 1e6, 1),
         "parse_limit_per_s": round(n / parse_s),
+        "parse_passes_per_s": [round(n / first_s), round(n / second_s)],
         "load_limit_per_s": round(n / insert_s),
         "arrow_conversion_per_s": round(n / arrow_s),
         "load_with_conversion_per_s": round(n / (arrow_s + insert_s)),
