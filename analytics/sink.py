@@ -24,6 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from analytics.checkpoint_mode import CheckpointMode
 from analytics.query import sink_socket
 from analytics.query_server import QueryServer
 from analytics.sink_guard import SinkStallGuard
@@ -84,6 +85,7 @@ class WarehouseSink:
         self.topics = ensure_all_topics(settings, bootstrap)
         self.stop_event = threading.Event()
         self.con = self._open_when_free(settings)
+        self.checkpoints = CheckpointMode(self.con)  # rare folds while working through a backlog
         # JSON documents besides events: topic -> (what it carries, the fields and types it must have);
         # anything else on those topics is dead-lettered, never dropped
         self._documents: dict[str, tuple[str, tuple[tuple[str, type], ...]]] = {
@@ -310,10 +312,25 @@ class WarehouseSink:
             "batch: %d records, %d inserted; decode+write %.0f ms, offset commit %.0f ms",
             len(records), inserted, 1000 * (written - started), 1000 * (time.monotonic() - written),
         )  # fmt: skip
+        # records waiting beyond this batch: fold the WAL rarely until the sink keeps up
+        self.checkpoints.after_batch(behind=self._waiting_messages() >= POLL_RECORDS)
         self.stats.batches += 1
         self.stats.consumed += len(records)
         self.stats.inserted += inserted
         self.stats.duplicates += len(events) - inserted
+
+    def _waiting_messages(self) -> int:
+        """Messages on the events topic past this consumer's position, as its last fetches saw the
+        partitions' ends (no request: kafka-python keeps each partition's high watermark)."""
+        waiting = 0
+        for tp in self.consumer.assignment():
+            if tp.topic != self.topics.events.name:
+                continue
+            end = self.consumer.highwater(tp)
+            position = self.consumer.position(tp) if end is not None else None
+            if end is not None and position is not None:
+                waiting += max(0, end - position)
+        return waiting
 
     def _caught_up(self) -> bool:
         assignment = self.consumer.assignment()

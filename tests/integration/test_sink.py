@@ -4,6 +4,7 @@ crashes where; undecodable messages are dead-lettered; analysts query while it w
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -253,3 +254,26 @@ def test_the_sinks_duckdb_memory_is_capped(settings: Settings) -> None:
         sink.close()
     assert limit in ("122.0 MiB", "128.0 MiB", "128.0 MB"), limit
     assert Settings.from_env({"KMO_HOME": "/tmp/x"}).warehouse_memory_mb == 512
+
+
+def test_a_backlog_folds_the_wal_rarely_until_the_sink_catches_up(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Records waiting after a batch raise DuckDB's checkpoint threshold (analytics.checkpoint_mode);
+    once none wait, the default is back. Small batches, so that this small estate is a backlog."""
+    import analytics.sink as sink_module
+
+    expected = load_estate(settings, tmp_path)
+    monkeypatch.setattr(sink_module, "POLL_RECORDS", 2)  # "a backlog": two messages or more still waiting
+    sink = WarehouseSink(settings, batch_max=100)
+    try:
+        with caplog.at_level(logging.INFO, logger="analytics.checkpoint_mode"):
+            sink.run(until_idle=1.0)
+        now = sink.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+    finally:
+        sink.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "analytics.checkpoint_mode"]
+    assert said[0] == "DuckDB folds its WAL at 256 MiB now (a backlog)"
+    assert said[-1] == "DuckDB folds its WAL at 16 MiB now (caught up)" and now == "16.0 MiB"
+    uids = warehouse_uids(settings)
+    assert len(uids) == len(set(uids)) == len(expected) and set(uids) == expected

@@ -115,7 +115,9 @@ def test_a_consumer_that_stops_reading_is_replaced_and_nothing_is_lost(
     no commit, the sink takes a new consumer between batches, and every event lands once."""
     first = _events(settings)
     with caplog.at_level(logging.WARNING, logger="analytics.sink_guard"):
-        sink = _sink_with_a_consumer_that_stops(settings, monkeypatch, "2")
+        # 3 s: the guard ends the process if the new consumer has not committed within three times
+        # that of the remedy, and joining the group took over 4 s once in a loaded full run
+        sink = _sink_with_a_consumer_that_stops(settings, monkeypatch, "3")
         exits: list[int] = []
         sink.guard.exit_process = exits.append  # a guard that would end the process: recorded, not done
         thread = _run_in_thread(sink)
