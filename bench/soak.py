@@ -86,6 +86,7 @@ def main() -> None:
                     {
                         "t": round(time.monotonic() - start),
                         **{f"rss_{n}_mb": rss_mb(p.pid) for n, p in procs.items()},
+                        # in messages (offsets): up to 100 events each on kmo.events.v2
                         "sink_lag": group_lag(bootstrap, "kmo-sink", topics.events.name),
                         "worker_lag": group_lag(bootstrap, "kmo-worker", topics.events.name),
                     }
