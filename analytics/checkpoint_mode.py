@@ -24,6 +24,8 @@ import os
 
 import duckdb
 
+from kmo.settings import env_int
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MB = 16  # DuckDB's own default, 16 MiB
@@ -35,7 +37,9 @@ class CheckpointMode:
     def __init__(self, con: duckdb.DuckDBPyConnection, backlog_mb: int | None = None) -> None:
         self.con = con
         self.backlog_mb = (
-            int(os.environ.get("KMO_WAREHOUSE_BACKLOG_CHECKPOINT_MB", "256")) if backlog_mb is None else backlog_mb
+            env_int(os.environ, "KMO_WAREHOUSE_BACKLOG_CHECKPOINT_MB", 256, 0, 64 * 1024)
+            if backlog_mb is None
+            else backlog_mb
         )
         self.current_mb = DEFAULT_MB
 

@@ -14,12 +14,18 @@ from __future__ import annotations
 import gc
 import os
 
+from kmo.settings import env_int
+
 DEFAULT_GEN0 = 50_000
 
 
 def tune_for_streaming() -> tuple[int, int, int]:
-    """Apply the settings (once, after start-up imports); returns the thresholds in force."""
-    gen0 = int(os.environ.get("KMO_GC_GEN0", str(DEFAULT_GEN0)))
+    """Apply the settings (once, after start-up imports); returns the thresholds in force.
+
+    Raises:
+        ConfigError: when ``KMO_GC_GEN0`` is not a whole number from 0 to 10,000,000.
+    """
+    gen0 = env_int(os.environ, "KMO_GC_GEN0", DEFAULT_GEN0, 0, 10_000_000)
     if gen0 > 0:
         gc.collect()
         gc.freeze()  # what start-up built lives as long as the process: never scanned again

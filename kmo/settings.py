@@ -33,7 +33,8 @@ class ConfigError(ValueError):
     """An operator's configuration is wrong; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number variable within [low, high], or ``default`` when unset; ConfigError names it."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -85,12 +86,12 @@ class Settings:
             home=home,
             kafka_bootstrap=env.get("KMO_KAFKA_BOOTSTRAP") or None,
             topic_prefix=prefix,
-            events_partitions=_int(env, "KMO_EVENTS_PARTITIONS", 6, 1, 1024),
+            events_partitions=env_int(env, "KMO_EVENTS_PARTITIONS", 6, 1, 1024),
             warehouse=Path(env.get("KMO_WAREHOUSE") or home / "warehouse.duckdb").absolute(),
             cache_dir=Path(env.get("KMO_CACHE_DIR") or Path(xdg) / "kmo").absolute(),
-            session_timeout_ms=_int(env, "KMO_KAFKA_SESSION_TIMEOUT_MS", 10000, 1000, 300000),
+            session_timeout_ms=env_int(env, "KMO_KAFKA_SESSION_TIMEOUT_MS", 10000, 1000, 300000),
             parquet=_parquet(env.get("KMO_PARQUET")),
-            warehouse_memory_mb=_int(env, "KMO_WAREHOUSE_MEMORY_MB", 512, 64, 1024 * 1024),
+            warehouse_memory_mb=env_int(env, "KMO_WAREHOUSE_MEMORY_MB", 512, 64, 1024 * 1024),
         )
 
     def with_(self, **changes: object) -> Settings:

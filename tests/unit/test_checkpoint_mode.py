@@ -27,3 +27,15 @@ def test_zero_keeps_the_default_always(tmp_path, monkeypatch: pytest.MonkeyPatch
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     mode = CheckpointMode(con)
     assert mode.after_batch(behind=True) == DEFAULT_MB and threshold(con) == "16.0 MiB"
+
+
+def test_a_bad_value_is_a_config_error_naming_the_variable(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmo.gc_tuning import tune_for_streaming
+    from kmo.settings import ConfigError
+
+    monkeypatch.setenv("KMO_WAREHOUSE_BACKLOG_CHECKPOINT_MB", "lots")
+    with pytest.raises(ConfigError, match="KMO_WAREHOUSE_BACKLOG_CHECKPOINT_MB"):
+        CheckpointMode(duckdb.connect(str(tmp_path / "w.duckdb")))
+    monkeypatch.setenv("KMO_GC_GEN0", "-5")
+    with pytest.raises(ConfigError, match="KMO_GC_GEN0"):
+        tune_for_streaming()
