@@ -65,11 +65,11 @@ from ingest.batching import EventBatcher
 from ingest.offline import parse_text, read_events
 from ingest.schema import encode
 from kmo.demo.stream_check import caught_up, compare, read_findings, rule_scopes
-from kmo.kafka import committed_and_end, ensure_all_topics, ensure_topics, make_consumer, make_producer
+from kmo.kafka import committed_and_end, ensure_all_topics, ensure_topics, make_consumer, make_producer, partition_for
 from kmo.settings import Settings
 from kmo.topics import Topic
 from streams.broker.embedded import EmbeddedKafka
-from streams.forwarding import forwarded_topic, partition_for
+from streams.forwarding import forwarded_topic
 from streams.inventory import load_inventory
 from streams.policy import load_policy
 from streams.replay import replay

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.partitioner.default import murmur2
 
 from ingest.batching import EventBatcher
 from ingest.checkpoints import CheckpointStore, Progress
@@ -27,6 +26,7 @@ from ingest.framing import Frame, decode_bytes, frame_records
 from ingest.parsers import Pairing, ParseError, Parser, RawRecord, Sequenced
 from ingest.schema import EncodeError, KeyEvent, encode
 from kmo.faults import crash_point
+from kmo.kafka import partition_for
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class Collector:
         # so many small files share one flush and one checkpoint transaction.
         self._reached: dict[str, tuple[Input, int, bool]] = {}
         self._known: dict[str, Progress] = {}
-        self._partitions: dict[bytes, int] = {}
+        self._partitions: list[int] | None = None  # the events topic's partitions, read once
 
     def run(self, inputs: Iterable[Input], summary: RunSummary | None = None) -> RunSummary:
         """Process every input; an unreadable one is recorded and the run goes on."""
@@ -270,14 +270,10 @@ class Collector:
         self._send_event(event, frame, origin, summary)
 
     def _partition_for(self, key: bytes) -> int:
-        """Kafka's default partition for ``key`` (murmur2, as every Kafka client computes it), cached:
-        kafka-python computes murmur2 in pure Python on every send, and keys repeat constantly."""
-        part = self._partitions.get(key)
-        if part is None:
-            partitions = sorted(self.producer.partitions_for(self.events_topic))
-            part = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
-            self._partitions[key] = part
-        return part
+        """Kafka's default partition for ``key`` (kmo.kafka.partition_for, cached there)."""
+        if self._partitions is None:
+            self._partitions = sorted(self.producer.partitions_for(self.events_topic))
+        return self._partitions[partition_for(key, len(self._partitions))]
 
     def _dead_letter(self, raw: bytes, origin: str, reason: str, summary: RunSummary) -> None:
         letter = DeadLetter(raw, "ingest", self.source, origin, reason)

@@ -14,12 +14,14 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from kmo.settings import ConfigError, Settings
 from kmo.topics import Topic, Topics
@@ -29,6 +31,13 @@ log = logging.getLogger(__name__)
 # Largest message kmo produces. The embedded broker is configured to accept it; a production Kafka
 # keeps its default (1 MiB) unless raised, so larger records are dead-lettered before they are sent.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+@lru_cache(maxsize=65536)  # kafka-python's murmur2 is pure Python; keys and principals repeat constantly
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed record lands on with the default partitioner (murmur2, positive, mod n),
+    as Java clients, kafka-python and aiokafka compute it: where kmo places events it batches itself."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class KafkaUnavailable(RuntimeError):

@@ -19,15 +19,15 @@ What an older worker forwarded is still read: a JSON array of events, or one eve
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import orjson
-from kafka.partitioner.default import murmur2
 
 from ingest.schema import DecodeError, KeyEvent
 from ingest.schema.batch import decode_message, join_events
+from kmo.kafka import partition_for
 from kmo.settings import Settings
 from kmo.topics import Topic
+
+__all__ = ["decode_forwarded", "forward_batches", "forwarded_topic", "partition_for", "principal_key"]
 
 MAX_FORWARD_BYTES = 512 * 1024  # well under the broker's message limit (kmo.kafka.MAX_MESSAGE_BYTES)
 
@@ -39,12 +39,6 @@ def forwarded_topic(settings: Settings) -> Topic:
 
 def principal_key(event: KeyEvent) -> bytes:
     return (event.actor.principal or "unknown").encode()
-
-
-@lru_cache(maxsize=65536)  # kafka-python's murmur2 is pure Python; principals and keys repeat constantly
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition a keyed record lands on with the default partitioner (murmur2, positive, mod n)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def forward_batches(events: list[KeyEvent], raws: list[bytes], partitions: int) -> list[tuple[int, bytes]]:

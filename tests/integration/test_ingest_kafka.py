@@ -14,9 +14,9 @@ import pytest
 
 from ingest.collect import collect
 from ingest.schema.batch import decode_events
+from kmo.kafka import partition_for
 from kmo.settings import Settings
 from kmo.topics import Topics
-from streams.forwarding import partition_for
 from tests.conftest import FIXTURES, kmo_env
 from tests.kafka_helpers import headers, read_all, read_events
 
