@@ -24,6 +24,9 @@ _WINDOWED = {
     "error_burst": {"window_seconds": int, "min_errors": int, "min_keys": int},
     "secret_mass_read": {"window_seconds": int, "min_reads": int},
     "failed_login_burst": {"window_seconds": int, "min_failures": int},
+    "grant_revoke_burst": {"window_seconds": int, "min_revocations": int},
+    "storage_agent_bulk_encrypt": {"window_seconds": int, "min_encrypts": int},
+    "s3_reencrypt_burst": {"window_seconds": int, "min_objects": int},
     "unusual_hours": {"start": int, "end": int},
 }
 _SCALARS = {
@@ -55,6 +58,9 @@ class Policy:
     error_burst: dict[str, int]
     secret_mass_read: dict[str, int]
     failed_login_burst: dict[str, int]
+    grant_revoke_burst: dict[str, int]
+    storage_agent_bulk_encrypt: dict[str, int]
+    s3_reencrypt_burst: dict[str, int]
     disable_revert_minutes: int
     disallowed_algorithms: tuple[str, ...]
     min_rsa_bits: int

@@ -1,8 +1,11 @@
 """AWS CloudTrail records (KMS events) -> KeyEvent.
 
-Only ``eventSource == "kms.amazonaws.com"`` records become events; other services' records return
-``None`` and are counted as skipped (a trail carries every service). Facts used, from the AWS KMS
-developer guide's CloudTrail examples:
+``eventSource == "kms.amazonaws.com"`` records become events, and so do the few other services'
+records that change how keys protect data (:data:`RELATED_CALLS`: an S3 object copied onto itself
+under a KMS key, the account's EBS default encryption switched off or pointed at another key) and
+CloudTrail's own changes to what it records. Every other record returns ``None`` and is counted as
+skipped (a trail carries every service). Facts used, from the AWS KMS developer guide's CloudTrail
+examples:
 
 * the key is the ``AWS::KMS::Key`` ARN in ``resources[]``; older or partial records only name it in
   ``requestParameters.keyId`` (an ARN, a key id or an alias) or, for CreateKey,
@@ -36,6 +39,17 @@ SOURCE = "aws.cloudtrail"
 KMS_SOURCE = "kms.amazonaws.com"
 TRAIL_SOURCE = "cloudtrail.amazonaws.com"
 _TRAIL_COVERAGE = frozenset({"StopLogging", "StartLogging", "DeleteTrail", "PutEventSelectors"})
+# Other services' calls that decide which key protects data, by (eventSource, eventName). S3's
+# CopyObject only when it asks for SSE-KMS (the in-place re-encryption ransomware uses); the EBS
+# default-encryption switches because turning them off leaves new volumes unencrypted.
+RELATED_CALLS: dict[tuple[str, str], KeyOp] = {
+    ("s3.amazonaws.com", "CopyObject"): KeyOp.ENCRYPT,
+    ("ec2.amazonaws.com", "DisableEbsEncryptionByDefault"): KeyOp.CONFIG_CHANGE,
+    ("ec2.amazonaws.com", "EnableEbsEncryptionByDefault"): KeyOp.CONFIG_CHANGE,
+    ("ec2.amazonaws.com", "ModifyEbsDefaultKmsKeyId"): KeyOp.CONFIG_CHANGE,
+    ("ec2.amazonaws.com", "ResetEbsDefaultKmsKeyId"): KeyOp.CONFIG_CHANGE,
+}
+_SSE_KMS = frozenset({"aws:kms", "aws:kms:dsse"})
 # requestParameters facts rules need, by their CloudTrail names. Never plaintext, never ciphertext:
 # KMS does not log either, and kmo would not copy them if it did.
 _DETAIL_PARAMS = {
@@ -48,6 +62,7 @@ _DETAIL_PARAMS = {
     "bypassPolicyLockoutSafetyCheck": "bypass_policy_lockout_safety_check",
     "policy": "policy",
     "granteePrincipal": "grantee_principal",
+    "grantId": "grant_id",
     "retiringPrincipal": "retiring_principal",
     "operations": "grant_operations",
     "rotationPeriodInDays": "rotation_period_days",
@@ -56,6 +71,8 @@ _DETAIL_PARAMS = {
     "macAlgorithm": "algorithm",
     "aliasName": "alias_name",
     "primaryRegion": "primary_region",
+    "replicaRegion": "replica_region",
+    "customKeyStoreId": "custom_key_store",
     "validTo": "valid_to",
     "expirationModel": "expiration_model",
 }
@@ -79,7 +96,8 @@ def parse(record: RawRecord) -> KeyEvent | None:
         raise ParseError(SOURCE, record.origin, "missing eventSource/eventName: not a CloudTrail record")
     if event_source == TRAIL_SOURCE and name in _TRAIL_COVERAGE:
         return _trail_coverage(rec, name, record)
-    if event_source != KMS_SOURCE:
+    related = RELATED_CALLS.get((event_source, name))
+    if event_source != KMS_SOURCE and (related is None or not _related_applies(rec, event_source)):
         return None
     try:
         time = parse_timestamp(rec.get("eventTime"))
@@ -103,10 +121,14 @@ def parse(record: RawRecord) -> KeyEvent | None:
     provider_id = text(rec.get("eventID"))
     error_code = text(rec.get("errorCode"))
     details = {out: json_safe(params[name_]) for name_, out in _DETAIL_PARAMS.items() if name_ in params}
+    if related is not None:
+        details.update(_related_details(name, params))
     if name == "ScheduleKeyDeletion" and "deletionDate" in response:
         details["deletion_date"] = json_safe(response["deletionDate"])
     if isinstance(rec.get("eventType"), str):
         details["event_type"] = rec["eventType"]
+    if isinstance(rec.get("vpcEndpointId"), str):  # network-activity events: the call came through it
+        details["vpc_endpoint"] = rec["vpcEndpointId"][:128]
     resource = _context_resource(params)
     if resource:
         details["context_resource"] = resource
@@ -121,7 +143,7 @@ def parse(record: RawRecord) -> KeyEvent | None:
         time=time,
         source=SOURCE,
         provider=Provider.AWS_KMS,
-        op=CLOUDTRAIL_KMS_OPS.get(name, KeyOp.OTHER),
+        op=related or CLOUDTRAIL_KMS_OPS.get(name, KeyOp.OTHER),
         operation=name,
         success=error_code is None,
         error_code=error_code,
@@ -170,7 +192,14 @@ def _keys(
             keys.append(ref)
     if keys:
         return keys, alias
-    candidates = [params.get("keyId"), params.get("targetKeyId"), params.get("destinationKeyId")]
+    ebs = params.get("ModifyEbsDefaultKmsKeyIdRequest")
+    candidates = [
+        params.get("keyId"),
+        params.get("targetKeyId"),
+        params.get("destinationKeyId"),
+        params.get("x-amz-server-side-encryption-aws-kms-key-id"),
+        ebs.get("KmsKeyId") if isinstance(ebs, dict) else None,
+    ]
     metadata = response.get("keyMetadata")
     if isinstance(metadata, dict):
         candidates.insert(0, metadata.get("arn"))
@@ -186,6 +215,26 @@ def _keys(
         if ref not in keys:
             keys.append(ref)
     return keys, alias
+
+
+def _related_applies(rec: dict[str, Any], event_source: str) -> bool:
+    """Whether another service's call in RELATED_CALLS is about a KMS key: S3 only under SSE-KMS."""
+    if event_source != "s3.amazonaws.com":
+        return True
+    params = rec.get("requestParameters")
+    return isinstance(params, dict) and params.get("x-amz-server-side-encryption") in _SSE_KMS
+
+
+def _related_details(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What rules need from another service's call: the object copied, or the EBS default's state."""
+    if name == "CopyObject":
+        bucket, obj = text(params.get("bucketName")), text(params.get("key"))
+        return {
+            "s3_object": f"{bucket}/{obj}"[:1024],
+            "s3_copy_source": (text(params.get("x-amz-copy-source")) or "")[:1024],
+        }
+    state = {"DisableEbsEncryptionByDefault": False, "EnableEbsEncryptionByDefault": True}.get(name)
+    return {} if state is None else {"ebs_default_encryption": state}
 
 
 def _actor(identity: dict[str, Any], rec: dict[str, Any]) -> Actor:

@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 from ingest.parsers.base import ParseError, RawRecord, ip_or_none, json_safe, record_uid
-from ingest.parsers.vault_ops import KMIP_NAMES, KMIP_OPS, KV_OPS, TRANSIT_PATHS
+from ingest.parsers.vault_ops import KMIP_NAMES, KMIP_OPS, KV_OPS, SYS_KEY_CONTROL, TRANSIT_PATHS
 from ingest.schema import Actor, KeyEvent, KeyOp, KeyRef, KeyRefError, Provider, TimestampError
 from ingest.schema import parse_timestamp as _ts
 
@@ -121,6 +121,17 @@ def _classify(req: dict[str, Any], error: str | None, root: bool) -> tuple[KeyOp
         return (KeyOp.GET_POLICY if operation in ("read", "list") else KeyOp.POLICY_CHANGE), None, details
     if path.startswith("auth/token/create"):
         return KeyOp.TOKEN_CREATE, None, details
+    control = next(
+        (
+            name
+            for prefix, name in SYS_KEY_CONTROL
+            if path == prefix or (prefix.endswith("/") and path.startswith(prefix))
+        ),
+        None,
+    )
+    if control is not None and operation not in ("read", "list"):
+        details["vault_control"] = control
+        return KeyOp.CONFIG_CHANGE, None, details
     if root or (error and "permission denied" in error):
         return KeyOp.OTHER, None, details
     return None

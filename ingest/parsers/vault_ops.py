@@ -88,3 +88,18 @@ KMIP_NAMES = {
     0x23: "MAC",
     0x24: "MACVerify",
 }
+
+# Vault's own keys and seal, by request path prefix under sys/: what each call does to them. Sealing
+# stops every client; rekeying replaces the unseal (or recovery) key shares; generate-root mints a
+# root token from key shares; rotate replaces the barrier key that encrypts all of Vault's storage.
+SYS_KEY_CONTROL: tuple[tuple[str, str], ...] = (
+    ("sys/seal", "seal"),
+    ("sys/unseal", "unseal"),
+    ("sys/step-down", "step-down"),
+    ("sys/rekey-recovery-key/", "rekey-recovery-key"),
+    ("sys/rekey/", "rekey"),
+    ("sys/generate-root/", "generate-root"),
+    ("sys/generate-recovery-token/", "generate-recovery-token"),
+    ("sys/rotate/config", "rotate-config"),
+    ("sys/rotate", "rotate-barrier-key"),
+)

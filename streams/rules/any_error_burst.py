@@ -30,19 +30,41 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
     if event.success or event.error_code == "NoResponseLogged":
         return None
     cfg = ctx.policy.error_burst
-    key = event.key.uri if event.key else "-"
+    # what was tried: the key, or for key-less calls (Vault KV and sys paths) the path, so a token
+    # walking paths it may not read counts like a principal walking keys
+    d = event.details
+    key = event.key.uri if event.key else str(d.get("secret_path") or d.get("vault_path") or "-")
     count, keys = window_count(ctx, f"errors|{principal(event)}", event, cfg["window_seconds"], key)
     if count < cfg["min_errors"] or keys < cfg["min_keys"]:
         return None
     return Hit(
         dedup=principal(event),
-        message=f"{principal(event)} failed {count} times on {keys} keys",
+        message=f"{principal(event)} failed {count} times on {keys} keys or paths",
         details={"errors": count, "keys": keys},
         keys=[],
     )
 
 
 CASES = (
+    Case(
+        "a Vault token denied on twelve secret paths",
+        (
+            step(
+                "vault/transit_session.log#1",
+                {
+                    "request.id": "r{i}",
+                    "request.path": "secret/data/team-{i}",
+                    "request.mount_type": "kv",
+                    "request.mount_point": "secret/",
+                    "request.operation": "read",
+                    "time": "2026-11-20T10:00:{i:02d}.000Z",
+                    "error": "1 error occurred:\n\t* permission denied\n\n",
+                },
+                repeat=12,
+            ),
+        ),
+        True,
+    ),
     Case(
         "12 denials on 12 keys",
         (

@@ -12,6 +12,16 @@ from streams.rules.helpers import principal
 
 USAGE = frozenset(op for op in KeyOp if op.is_usage)
 _STATE_ERRORS = ("DisabledException", "KMSInvalidStateException", "KeyUnavailableException")
+# Error texts that say the key's state refused the call, where the code alone does not: AWS's
+# pending-deletion message (its own alarm recipe), Key Vault on disabled, expired or soft-deleted
+# keys, Vault transit refusing a ciphertext below the key's min_decryption_version.
+_STATE_MESSAGES = (
+    "pending deletion",
+    "on a disabled key",
+    "key is expired",
+    "deleted but recoverable state",
+    "disallowed by policy (too old)",
+)
 _RETIRED = frozenset({"inactive", "pending-destruction", "destroyed"})
 
 RULE = Rule(
@@ -34,7 +44,7 @@ def _unusable_error(event: KeyEvent) -> bool:
     return (
         code in _STATE_ERRORS
         or (code == "FAILED_PRECONDITION" and ("not enabled" in text or "destroy" in text or "disabled" in text))
-        or "pending deletion" in text
+        or any(marker in text for marker in _STATE_MESSAGES)
     )
 
 
@@ -56,6 +66,33 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
 
 
 CASES = (
+    Case(
+        "azure decrypt with a soft-deleted key",
+        (
+            step(
+                "azure/PT1H.json#0",
+                {
+                    "resultSignature": "Conflict",
+                    "properties.httpStatusCode": 409,
+                    "resultDescription": "Key db-tde is currently in a deleted but recoverable state.",
+                },
+            ),
+        ),
+        True,
+    ),
+    Case(
+        "vault transit decrypt below min_decryption_version",
+        (
+            step(
+                "vault/transit_session.log#1",
+                {
+                    "request.path": "transit/decrypt/payments",
+                    "error": "1 error occurred:\n\t* ciphertext or signature version is disallowed by policy (too old)\n\n",
+                },
+            ),
+        ),
+        True,
+    ),
     Case(
         "decrypt with a disabled key",
         (

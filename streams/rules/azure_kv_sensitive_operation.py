@@ -1,6 +1,7 @@
 """Sensitive Key Vault operations: vault, key and secret deletion, purge and backup.
 
-Microsoft Sentinel's "Sensitive Azure Key Vault operations" set, on the data-plane AuditEvent names.
+Microsoft Sentinel's "Sensitive Azure Key Vault operations" set, on the data-plane AuditEvent names
+and on the Activity Log's RBAC actions for the same operations (Panther's purge and delete rules).
 """
 
 from ingest.schema import KeyEvent, Provider
@@ -10,6 +11,19 @@ from streams.rules.helpers import principal
 
 _SENSITIVE = frozenset(
     {"VaultDelete", "KeyDelete", "SecretDelete", "SecretPurge", "KeyPurge", "SecretBackup", "KeyBackup"}
+    | {
+        f"microsoft.keyvault/{action}"
+        for action in (
+            "vaults/delete",
+            "locations/deletedvaults/purge/action",
+            "vaults/keys/delete",
+            "vaults/keys/purge/action",
+            "vaults/keys/backup/action",
+            "vaults/secrets/delete",
+            "vaults/secrets/purge/action",
+            "vaults/secrets/backup/action",
+        )
+    }
 )
 
 RULE = Rule(
@@ -27,7 +41,8 @@ RULE = Rule(
 
 
 def match(event: KeyEvent, ctx: Context) -> Hit | None:
-    if event.provider is not Provider.AZURE_KEYVAULT or not event.success or event.operation not in _SENSITIVE:
+    name = event.operation.lower() if "/" in event.operation else event.operation
+    if event.provider is not Provider.AZURE_KEYVAULT or not event.success or name not in _SENSITIVE:
         return None
     target = event.key.uri if event.key else event.details.get("secret_id") or event.details.get("vault", "-")
     return Hit(dedup=f"{target}|{event.operation}", message=f"{principal(event)} {event.operation} {target}")
@@ -40,5 +55,19 @@ CASES = (
         True,
     ),
     Case("KeyPurge refused", (step("azure/PT1H.json#1"),), False),
+    Case(
+        "vault purged (Activity Log)",
+        (
+            step(
+                "azure/activity_diagnostics_removed.json",
+                {
+                    "operationName": "Microsoft.KeyVault/locations/deletedVaults/purge/action",
+                    "resourceId": "/subscriptions/0000aaaa-1111-2222-3333-444455556666/providers/"
+                    "Microsoft.KeyVault/locations/westeurope/deletedVaults/payments-kv",
+                },
+            ),
+        ),
+        True,
+    ),
     Case("KeyUnwrap", (step("azure/PT1H.json#0"),), False),
 )

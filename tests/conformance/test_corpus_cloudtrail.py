@@ -22,12 +22,13 @@ def run(path: Path):
     return parsed.events, parsed.skipped, parsed.dead
 
 
-# file -> (records, KMS events, skipped non-KMS records, dead letters)
+# file -> (records, events, skipped records of other services, dead letters). Events are KMS's own
+# records plus the other services' calls that choose a KMS key (S3 CopyObject under SSE-KMS).
 EXPECTED = {
     "aws_cloudtrail_kms_invictus_stratus_attack.json": (617, 240, 377, 0),
     "aws_cloudtrail_kms_awsdocs_examples.json": (62, 60, 2, 0),
     "aws_cloudtrail_kms_streamalert_tests.json": (2, 2, 0, 0),
-    "aws_cloudtrail_kms_panther_tests.jsonl": (9, 7, 2, 0),
+    "aws_cloudtrail_kms_panther_tests.jsonl": (9, 9, 0, 0),
 }
 
 
@@ -110,19 +111,28 @@ def test_panther_records_line_up_with_their_labels(corpus: Path) -> None:
     events, skipped, _ = run(corpus / "aws_cloudtrail_kms_panther_tests.jsonl")
     with open(corpus / "panther_tests.labels.csv", newline="") as fh:
         labels = [r for r in csv.DictReader(fh) if r["file"] == "aws_cloudtrail_kms_panther_tests.jsonl"]
-    assert len(labels) == 9 and skipped == [5, 6]  # the two S3 CopyObject records (lines 6 and 7)
+    assert len(labels) == 9 and skipped == []
     assert [e.operation for e in events] == [
         "DisableKey",
         "ScheduleKeyDeletion",
         "Decrypt",
         "ScheduleKeyDeletion",
         "DisableKey",
+        "CopyObject",
+        "CopyObject",
         "PutKeyPolicy",
         "PutKeyPolicy",
     ]
     assert [e.success for e in events].count(False) == 1  # the NotFoundException DisableKey
     # Five records share eventID "1": they must still be five events.
-    assert len({e.uid for e in events}) == 7
+    assert len({e.uid for e in events}) == 9
+    # the S3 copies under SSE-KMS: the key that now protects the object, and the object itself
+    copies = [e for e in events if e.operation == "CopyObject"]
+    assert [(e.op, e.service, e.key.uri if e.key else None) for e in copies] == [
+        (KeyOp.ENCRYPT, "s3.amazonaws.com", "arn:aws:kms:us-east-1:999999999999:key/attacker-key-id"),
+        (KeyOp.ENCRYPT, "s3.amazonaws.com", "arn:aws:kms:us-east-1:111111111111:key/attacker-key-id"),
+    ]
+    assert {e.details["s3_object"] for e in copies} == {"victim-data-bucket/important-file.txt"}
 
 
 # Other sources' corpus files fed to the CloudTrail parser: nothing crashes, nothing becomes an

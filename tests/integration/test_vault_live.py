@@ -21,6 +21,9 @@ from ingest.collect import collect, follow
 from ingest.schema import KeyOp
 from kmo.settings import Settings
 from kmo.topics import Topics
+from streams.inventory import Inventory
+from streams.policy import load_policy
+from streams.replay import replay
 from tests.kafka_helpers import read_all, read_events
 
 pytestmark = pytest.mark.integration
@@ -89,6 +92,7 @@ def test_transit_operations_become_exact_events(settings: Settings, openbao) -> 
     with pytest.raises(hvac.exceptions.Forbidden):
         hvac.Client(url=f"http://{addr}", token=limited).secrets.transit.decrypt_data("payments", ciphertext=ct2)
     t.delete_key("payments")
+    client.sys.rotate_encryption_key()  # Vault's own barrier key: sys/rotate
 
     summary = collect(settings, "vault.audit", [str(audit)])
     assert summary.dead_lettered == 0 and summary.records == summary.events + summary.skipped
@@ -123,6 +127,12 @@ def test_transit_operations_become_exact_events(settings: Settings, openbao) -> 
     # OpenBao logs an audit-device test request at start-up that never gets a response
     unanswered = [e for e in events if e.error_code == "NoResponseLogged"]
     assert [e.operation for e in unanswered] == ["update sys/audit/test"]
+    barrier = [e for e in events if e.details.get("vault_control")]
+    assert [(e.op, e.operation, e.details["vault_control"], e.success) for e in barrier] == [
+        (KeyOp.CONFIG_CHANGE, "update sys/rotate", "rotate-barrier-key", True)
+    ]
+    found = replay(events, policy=load_policy(), inventory=Inventory()).findings
+    assert [f.evidence for f in found if f.rule_id == "vault.seal_or_rekey"] == [[barrier[0].uid]]
     # one event per request, never one per audit entry
     assert len({e.request_id for e in events}) == len(events)
     # no plaintext and no ciphertext in anything kmo produced

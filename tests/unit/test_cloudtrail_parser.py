@@ -46,6 +46,66 @@ def test_other_services_are_skipped_not_errors() -> None:
     assert (
         run({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "eventTime": "2026-01-01T00:00:00Z"}) is None
     )
+    # a copy that does not ask for SSE-KMS does not choose a key: skipped too
+    plain = {"bucketName": "b", "key": "k", "x-amz-copy-source": "b/k", "x-amz-server-side-encryption": "AES256"}
+    copy = {"eventSource": "s3.amazonaws.com", "eventName": "CopyObject", "eventTime": "2026-01-01T00:00:00Z"}
+    assert run({**copy, "requestParameters": plain}) is None
+
+
+_ARN = "arn:aws:kms:eu-west-1:111122223333:key/0000aaaa-0000-4000-8000-000000000001"
+_BASE = {
+    "eventTime": "2026-01-01T00:00:00Z",
+    "awsRegion": "eu-west-1",
+    "recipientAccountId": "111122223333",
+    "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops", "accountId": "111122223333"},
+}
+
+
+def test_calls_of_other_services_that_choose_a_key_are_events() -> None:
+    e = run(
+        {
+            **_BASE,
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "CopyObject",
+            "requestParameters": {
+                "bucketName": "b",
+                "key": "k.csv",
+                "x-amz-copy-source": "b/k.csv",
+                "x-amz-server-side-encryption": "aws:kms",
+                "x-amz-server-side-encryption-aws-kms-key-id": _ARN,
+            },
+        }
+    )
+    assert (e.op, e.service, e.key.uri) == (KeyOp.ENCRYPT, "s3.amazonaws.com", _ARN)
+    assert e.details["s3_object"] == "b/k.csv" and e.details["s3_copy_source"] == "b/k.csv"
+    e = run({**_BASE, "eventSource": "ec2.amazonaws.com", "eventName": "DisableEbsEncryptionByDefault"})
+    assert (e.op, e.key, e.details["ebs_default_encryption"]) == (KeyOp.CONFIG_CHANGE, None, False)
+    e = run(
+        {
+            **_BASE,
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "ModifyEbsDefaultKmsKeyId",
+            "requestParameters": {"ModifyEbsDefaultKmsKeyIdRequest": {"KmsKeyId": _ARN}},
+        }
+    )
+    assert e.key.uri == _ARN and "ebs_default_encryption" not in e.details
+    assert run({**_BASE, "eventSource": "ec2.amazonaws.com", "eventName": "CreateVolume"}) is None
+
+
+def test_network_activity_events_keep_their_endpoint() -> None:
+    e = run(
+        {
+            **_BASE,
+            "eventSource": "kms.amazonaws.com",
+            "eventName": "Decrypt",
+            "eventType": "AwsVpceEvent",
+            "eventCategory": "NetworkActivity",
+            "vpcEndpointId": "vpce-0a1b2c3d4e5f60718",
+            "errorCode": "VpceAccessDenied",
+        }
+    )
+    assert e.details["event_type"] == "AwsVpceEvent" and e.details["vpc_endpoint"] == "vpce-0a1b2c3d4e5f60718"
+    assert not e.success and e.error_code == "VpceAccessDenied"
 
 
 @pytest.mark.parametrize(
