@@ -35,6 +35,7 @@ USAGE_KINDS = frozenset(
         "access_denied_probe",
         "azure_mass_secret_read_and_purge",
         "luna_failed_logins_then_destroy",
+        "s3_ransomware_fresh_key",
     }
 )
 

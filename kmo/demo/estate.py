@@ -570,3 +570,80 @@ class Estate:
             "",
             [],
         )
+
+        # 9. S3 ransomware with a fresh key: a stolen pipeline role creates a key, rewrites a bucket's
+        # objects in place under it (S3 asks KMS for a data key per object), then schedules the
+        # key's deletion with the shortest window, so the data becomes unreadable in 7 days.
+        self._s3_ransomware((day + timedelta(days=5)).replace(hour=1, minute=40))
+
+    def _s3_ransomware(self, t0: datetime) -> None:
+        account, region = ACCOUNTS["prod"], REGIONS[0]
+        crook = Principal("AssumedRole", account, "data-pipeline", "ransom-7f2a", self._ip(False), USER_AGENTS[1])
+        key = Key(
+            key_id=self._uuid(),
+            account=account,
+            region=region,
+            key_type="data",
+            key_spec="SYMMETRIC_DEFAULT",
+            key_usage="ENCRYPT_DECRYPT",
+            algorithm="AES-256",
+            key_size=256,
+            ops=("Encrypt", "Decrypt"),
+            rate=0.0,
+            owner="",
+            alias="",
+            created_at=t0,
+        )
+        create = self._record(t0, "CreateKey", key, crook, params={"keySpec": "SYMMETRIC_DEFAULT"}, read_only=False)
+        create["responseElements"] = {"keyMetadata": {"arn": key.arn, "keyId": key.key_id, "keyState": "Enabled"}}
+        recs = [create]
+        bucket = "prod-invoices"
+        for i in range(40):
+            when = t0 + timedelta(minutes=10, seconds=9 * i)
+            obj = f"2026/{i:04d}.pdf"
+            copy = self._record(
+                when,
+                "CopyObject",
+                key,
+                crook,
+                params={
+                    "bucketName": bucket,
+                    "key": obj,
+                    "x-amz-copy-source": f"{bucket}/{obj}",
+                    "x-amz-server-side-encryption": "aws:kms",
+                    "x-amz-server-side-encryption-aws-kms-key-id": key.arn,
+                },
+                read_only=False,
+            )
+            copy["eventSource"], copy["eventCategory"], copy["managementEvent"] = "s3.amazonaws.com", "Data", False
+            datakey = self._record(
+                when,
+                "GenerateDataKey",
+                key,
+                crook,
+                params={
+                    "keyId": key.arn,
+                    "keySpec": "AES_256",
+                    "encryptionContext": {"aws:s3:arn": f"arn:aws:s3:::{bucket}/{obj}"},
+                },
+                invoked_by="s3.amazonaws.com",
+            )
+            recs += [copy, datakey]
+        recs.append(
+            self._record(
+                t0 + timedelta(hours=2),
+                "ScheduleKeyDeletion",
+                key,
+                crook,
+                params={"keyId": key.arn, "pendingWindowInDays": 7},
+                read_only=False,
+            )
+        )
+        self._incident(
+            "s3_ransomware_fresh_key",
+            f"a new key created at {t0:%H:%M}, {bucket}'s objects rewritten under it in place (40 in 6 minutes), "
+            "its deletion scheduled 2 hours later with a 7-day window",
+            [key],
+            crook.arn,
+            recs,
+        )

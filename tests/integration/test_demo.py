@@ -24,7 +24,7 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
         [*KMO, "demo", "--days", "2"], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "14 seeded incidents" in run.stderr and "INC-01 decrypt_burst_new_principal" in run.stdout
+    assert "15 seeded incidents" in run.stderr and "INC-01 decrypt_burst_new_principal" in run.stdout
     # the stream worker and kmo detect agree on the demo's events
     assert "0 only in the stream, 0 only in replay" in run.stderr, run.stderr[-2000:]
     assert "with another count" not in run.stderr, run.stderr[-2000:]
@@ -39,7 +39,7 @@ def test_demo_runs_end_to_end_and_leaves_a_queryable_warehouse(tmp_path: Path) -
     assert proposed and int(proposed.group(1)) > 0, run.stderr[-2000:]
     incidents = json.loads((tmp_path / ".kmo/demo/incidents.json").read_text())
     inventory = json.loads((tmp_path / ".kmo/demo/inventory.json").read_text())
-    assert len(incidents) == 14 and len(inventory) == 42
+    assert len(incidents) == 15 and len(inventory) == 42
     assert {k["keyType"] for k in inventory} == {"master", "data", "signing", "tls", "api", "session"}
 
     q = subprocess.run(
