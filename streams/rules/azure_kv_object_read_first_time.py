@@ -28,7 +28,9 @@ RULE = Rule(
     attack=("T1555", "T1552"),
     runbook="1. Confirm the principal is meant to use the object (a new deployment, a new grant). "
     "2. For a recovery or restore, confirm the change ticket and where the backup came from.",
-    false_positives="New deployments reading their keys and secrets once; planned recoveries.",
+    false_positives="New deployments reading their keys and secrets once; planned recoveries. When kmo "
+    "starts on an existing estate each principal's reads are new once (one low finding per principal and "
+    "hour); a principal that reads more than 200 distinct objects is remembered for its first 200.",
     covers=("#14", "#16", "#19"),
     analytic=AnalyticType.STATISTICAL,
 )

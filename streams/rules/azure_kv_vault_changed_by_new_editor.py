@@ -3,7 +3,9 @@
 Vault administration is done by few people and pipelines; a new name among them is either a new
 colleague or a stolen identity. Elastic's "new terms" rule keeps the editors of the last 14 days;
 kmo keeps, per principal, when it last changed a vault (state on the principal's partition), in
-event time, so replay and stream agree.
+event time. A principal's vault changes within one subscription and Region share a partition of the
+events topic and reach the rule in order, so stream and replay agree on them; changes in several
+subscriptions can interleave, and one processed before an earlier one may fire where replay would not.
 """
 
 from ingest.schema import KeyEvent

@@ -32,7 +32,8 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
     control = event.details.get("vault_control")
     if event.provider is not Provider.VAULT or control is None or not event.success:
         return None
-    if control == "unseal" or approved(event, ctx.policy):  # unsealing is how a cluster comes back
+    # unsealing is how a cluster comes back; a step-down only moves the active node
+    if control in ("unseal", "step-down") or approved(event, ctx.policy):
         return None
     return Hit(
         dedup=f"{event.account or '-'}|{control}",
@@ -61,4 +62,5 @@ CASES = (
     Case("seal status read", (step("vault/transit_session.log#1", _sys("sys/seal-status", "read")),), False),
     Case("seal-wrap rewrap is not a seal", (step("vault/transit_session.log#1", _sys("sys/sealwrap/rewrap")),), False),
     Case("unsealed", (step("vault/transit_session.log#1", _sys("sys/unseal")),), False),
+    Case("active node stepped down", (step("vault/transit_session.log#1", _sys("sys/step-down")),), False),
 )
