@@ -12,7 +12,6 @@ matching events) get their record N times, a second apart, as Panther would coun
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -103,5 +102,3 @@ def test_labelled_record(corpus: Path, row: int) -> None:
         f"{name}:{line} ({upstream}): expected {'a' if positive else 'no'} finding from "
         f"{sorted(COUNTERPARTS[upstream])}, got {sorted(f.rule_id for f in result.findings)}"
     )
-    for finding in result.findings:  # every finding names the labelled event as its evidence
-        assert set(finding.evidence) <= {e.uid for e in stream}, json.dumps(finding.to_ocsf())[:300]
