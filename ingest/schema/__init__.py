@@ -2,13 +2,14 @@
 
 from ingest.schema.codec import DecodeError, EncodeError, decode, encode
 from ingest.schema.event import Actor, KeyEvent, event_uid
-from ingest.schema.keyops import KeyOp
+from ingest.schema.keyops import USAGE_OPS, KeyOp
 from ingest.schema.keyref import KeyRef, KeyRefError, Provider
 from ingest.schema.ocsf import OCSF_VERSION, EventClass, type_uid
 from ingest.schema.timestamps import TimestampError, format_timestamp, parse_timestamp
 
 __all__ = [
     "OCSF_VERSION",
+    "USAGE_OPS",
     "Actor",
     "DecodeError",
     "EncodeError",

@@ -66,7 +66,7 @@ class KeyOp(StrEnum):
     @property
     def is_usage(self) -> bool:
         """True when the key's material was used (counts towards usage and cryptoperiod limits)."""
-        return self in _USAGE
+        return self in USAGE_OPS
 
     @property
     def event_class(self) -> EventClass:
@@ -79,7 +79,8 @@ class KeyOp(StrEnum):
         return int(_API.get(self, ApiActivity.OTHER))
 
 
-_USAGE = frozenset(
+# The operations that use a key's material (usage counts, cryptoperiod limits, orphan checks).
+USAGE_OPS = frozenset(
     {
         KeyOp.ENCRYPT,
         KeyOp.DECRYPT,

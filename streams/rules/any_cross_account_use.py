@@ -4,12 +4,10 @@ Cross-account use is how stolen or over-shared keys are used from outside; GCP's
 Encrypt with an attacker's key is the storage-ransomware pattern (Panther GCP.KMS.CrossProjectEncryption).
 """
 
-from ingest.schema import KeyEvent, KeyOp, Provider
+from ingest.schema import USAGE_OPS, KeyEvent, Provider
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
 from streams.rules.helpers import is_service, key_account, principal
-
-USAGE = frozenset(op for op in KeyOp if op.is_usage)
 
 RULE = Rule(
     id="any.cross_account_use",
@@ -17,7 +15,7 @@ RULE = Rule(
     severity=Severity.HIGH,
     category=Category.ANOMALOUS_USAGE,
     action=Action.INVESTIGATE,
-    ops=USAGE,
+    ops=USAGE_OPS,
     attack=("T1486", "T1530"),
     runbook="1. Identify the calling account and whether it belongs to the organisation. 2. If not: remove "
     "the grant or policy statement that allows it and rotate the key.",

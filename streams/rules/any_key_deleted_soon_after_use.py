@@ -8,13 +8,12 @@ hours is not. kmo watches it from the key manager's side: the storage-account wr
 sources, but the key's creation, its use and its deletion are.
 """
 
-from ingest.schema import KeyEvent, KeyOp
+from ingest.schema import USAGE_OPS, KeyEvent, KeyOp
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
 from streams.rules.helpers import principal
 
 WITHIN_SECONDS = 86400  # creation to deletion
-_USE = frozenset(op for op in KeyOp if op.is_usage)
 _DELETE = frozenset({KeyOp.SCHEDULE_DESTROY, KeyOp.DESTROY})
 
 RULE = Rule(
@@ -23,7 +22,7 @@ RULE = Rule(
     severity=Severity.HIGH,
     category=Category.POLICY_VIOLATION,
     action=Action.CANCEL_DESTROY,
-    ops=frozenset({KeyOp.CREATE, KeyOp.IMPORT}) | _USE | _DELETE,
+    ops=frozenset({KeyOp.CREATE, KeyOp.IMPORT}) | USAGE_OPS | _DELETE,
     scope="key",
     attack=("T1486", "T1485"),
     runbook="1. Cancel the deletion or recover the key (soft delete) now. 2. Find what the key protected "
@@ -46,7 +45,7 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         return None
     if state is None or stamp - state["created"] > WITHIN_SECONDS or stamp < state["created"]:
         return None
-    if event.op in _USE:
+    if event.op in USAGE_OPS:
         users = state["users"] if principal(event) in state["users"] else [*state["users"], principal(event)][:8]
         ctx.state[name] = {**state, "used": state["used"] + 1, "users": users}
         return None

@@ -6,12 +6,10 @@ event time from the key's first use) is how stolen credentials and lateral movem
 
 from datetime import timedelta
 
-from ingest.schema import KeyEvent, KeyOp
+from ingest.schema import USAGE_OPS, KeyEvent
 from streams.findings import Action, AnalyticType, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
 from streams.rules.helpers import is_service, principal
-
-USAGE = frozenset(op for op in KeyOp if op.is_usage)
 
 RULE = Rule(
     id="any.new_principal_on_key",
@@ -19,7 +17,7 @@ RULE = Rule(
     severity=Severity.MEDIUM,
     category=Category.ANOMALOUS_USAGE,
     action=Action.INVESTIGATE,
-    ops=USAGE,
+    ops=USAGE_OPS,
     scope="key",
     attack=("T1078",),
     runbook="Confirm the principal is a new deployment of an existing workload; if not, revoke its access.",

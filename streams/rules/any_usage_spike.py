@@ -5,12 +5,10 @@ an absolute floor and ``factor`` times the busiest earlier window seen for that 
 for the first time has no history, so only the floor applies.
 """
 
-from ingest.schema import KeyEvent, KeyOp
+from ingest.schema import USAGE_OPS, KeyEvent
 from streams.findings import Action, AnalyticType, Category, Severity, window_start
 from streams.rules.base import Case, Context, Hit, Rule, step
 from streams.rules.helpers import principal, window_count
-
-USAGE = frozenset(op for op in KeyOp if op.is_usage)
 
 RULE = Rule(
     id="any.usage_spike",
@@ -18,7 +16,7 @@ RULE = Rule(
     severity=Severity.HIGH,
     category=Category.ANOMALOUS_USAGE,
     action=Action.INVESTIGATE,
-    ops=USAGE,
+    ops=USAGE_OPS,
     scope="key",
     attack=("T1530", "T1555"),
     runbook="1. Who is the principal and what normally drives its volume? 2. If unexplained: revoke its "

@@ -5,12 +5,11 @@ or an attacker probing; calls that *succeed* against a key the inventory says is
 inventory or the key manager is wrong. AWS's own recipe alarms on "pending deletion" errors.
 """
 
-from ingest.schema import KeyEvent, KeyOp
+from ingest.schema import USAGE_OPS, KeyEvent
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
 from streams.rules.helpers import principal
 
-USAGE = frozenset(op for op in KeyOp if op.is_usage)
 _STATE_ERRORS = ("DisabledException", "KMSInvalidStateException", "KeyUnavailableException")
 # Error texts that say the key's state refused the call, where the code alone does not: AWS's
 # pending-deletion message (its own alarm recipe), Key Vault on disabled, expired or soft-deleted
@@ -30,7 +29,7 @@ RULE = Rule(
     severity=Severity.MEDIUM,
     category=Category.POLICY_VIOLATION,
     action=Action.INVESTIGATE,
-    ops=USAGE,
+    ops=USAGE_OPS,
     runbook="1. If the key was retired on purpose: find the workload still using it and migrate it. "
     "2. If not: the key's disabling or deletion is the incident; see its lifecycle events.",
     false_positives="Clients retrying for a while after a planned retirement.",

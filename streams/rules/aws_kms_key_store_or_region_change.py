@@ -8,7 +8,7 @@ unusable at once (an outage or an extortion); XKS proxy errors mean the external
 unreachable or refusing. No community rule watches these (gap 11 in ../shared/design/detections.md).
 """
 
-from ingest.schema import KeyEvent, KeyOp
+from ingest.schema import USAGE_OPS, KeyEvent, KeyOp
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
 from streams.rules.helpers import approved, is_service, principal
@@ -26,7 +26,7 @@ RULE = Rule(
     action=Action.INVESTIGATE,
     # the changes (ReplicateKey is a create, the rest config changes) and every call an external
     # key store can fail
-    ops=frozenset(op for op in KeyOp if op.is_usage) | {KeyOp.CREATE, KeyOp.CONFIG_CHANGE, KeyOp.DESCRIBE},
+    ops=USAGE_OPS | {KeyOp.CREATE, KeyOp.CONFIG_CHANGE, KeyOp.DESCRIBE},
     attack=("T1485", "T1578"),
     runbook="1. Confirm the replication or key-store change with the key's owner. 2. For an unplanned "
     "replica, schedule its deletion; for a disconnected store, reconnect it and find who disconnected it. "

@@ -7,7 +7,7 @@ and on the Activity Log's RBAC actions for the same operations (Panther's purge 
 from ingest.schema import KeyEvent, Provider
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
-from streams.rules.helpers import principal
+from streams.rules.helpers import azure_operation, principal
 
 _SENSITIVE = frozenset(
     {"VaultDelete", "KeyDelete", "SecretDelete", "SecretPurge", "KeyPurge", "SecretBackup", "KeyBackup"}
@@ -41,8 +41,7 @@ RULE = Rule(
 
 
 def match(event: KeyEvent, ctx: Context) -> Hit | None:
-    name = event.operation.lower() if "/" in event.operation else event.operation
-    if event.provider is not Provider.AZURE_KEYVAULT or not event.success or name not in _SENSITIVE:
+    if event.provider is not Provider.AZURE_KEYVAULT or not event.success or azure_operation(event) not in _SENSITIVE:
         return None
     target = event.key.uri if event.key else event.details.get("secret_id") or event.details.get("vault", "-")
     return Hit(dedup=f"{target}|{event.operation}", message=f"{principal(event)} {event.operation} {target}")

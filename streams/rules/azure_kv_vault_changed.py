@@ -10,7 +10,7 @@ raises ``azure_kv.sensitive_operation``.
 from ingest.schema import KeyEvent, KeyOp, Provider
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
-from streams.rules.helpers import approved, principal
+from streams.rules.helpers import approved, azure_operation, principal
 
 # AuditEvent names and Activity Log RBAC actions (lower-cased) that change a vault.
 VAULT_CHANGES = frozenset(
@@ -49,8 +49,7 @@ def is_vault_change(event: KeyEvent) -> bool:
     """A successful change to a vault (not to one of its keys or secrets)."""
     if event.provider is not Provider.AZURE_KEYVAULT or not event.success:
         return False
-    name = event.operation if "/" not in event.operation else event.operation.lower()
-    return name in VAULT_CHANGES
+    return azure_operation(event) in VAULT_CHANGES
 
 
 def match(event: KeyEvent, ctx: Context) -> Hit | None:

@@ -246,13 +246,16 @@ def render() -> str:
         "| gap | idea | kmo rules |",
         "|---|---|---|",
     ]
-    ids = {m.RULE.id: m.RULE.id for m in rules}  # a KeyError here is a GAPS entry naming no rule
+    known = {m.RULE.id for m in rules}
     for number, title, items in GAPS:
         for item, ref in items:
             if ref.startswith("-"):
                 covered = "not covered: " + ref[1:]
             elif ref.startswith("rule:"):
-                covered = f"`{ids[ref[5:]]}`"
+                rule_id = ref.removeprefix("rule:")
+                if rule_id not in known:
+                    raise ValueError(f"GAPS names a rule that does not exist: {rule_id}")
+                covered = f"`{rule_id}`"
             else:
                 covered = ", ".join(f"`{i}`" for i in sorted(by_row[ref]))
             lines.append(f"| {number}. {title} | {item} | {covered} |")

@@ -7,7 +7,7 @@ allowed to use the attacker's key, then buckets are rewritten under it (Panther 
 from ingest.schema import KeyEvent, KeyOp, Provider
 from streams.findings import Action, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
-from streams.rules.helpers import policy_doc, principal
+from streams.rules.helpers import GCS_SERVICE_AGENT_DOMAIN, policy_doc, principal
 
 RULE = Rule(
     id="gcp_kms.key_granted_to_storage_agent",
@@ -31,7 +31,7 @@ def match(event: KeyEvent, ctx: Context) -> Hit | None:
         role = str(binding.get("role", "")).lower() if isinstance(binding, dict) else ""
         members = binding.get("members") if isinstance(binding, dict) else None
         if "cryptokey" in role and ("encrypt" in role or "decrypt" in role) and isinstance(members, list):
-            agents = [m for m in members if isinstance(m, str) and "gs-project-accounts" in m]
+            agents = [m for m in members if isinstance(m, str) and GCS_SERVICE_AGENT_DOMAIN in m]
             if agents:
                 key = event.key.uri if event.key else "-"
                 return Hit(

@@ -11,7 +11,7 @@ also ``any.cross_account_use``. State per key, on the key's partition; windows i
 from ingest.schema import KeyEvent, KeyOp, Provider
 from streams.findings import Action, AnalyticType, Category, Severity
 from streams.rules.base import Case, Context, Hit, Rule, step
-from streams.rules.helpers import principal, window_count
+from streams.rules.helpers import GCS_SERVICE_AGENT_DOMAIN, principal, window_count
 
 RULE = Rule(
     id="gcp_kms.storage_agent_bulk_encrypt",
@@ -33,7 +33,7 @@ RULE = Rule(
 def match(event: KeyEvent, ctx: Context) -> Hit | None:
     if event.provider is not Provider.GCP_KMS or not event.success or event.key is None:
         return None
-    if "gs-project-accounts.iam.gserviceaccount.com" not in principal(event):
+    if GCS_SERVICE_AGENT_DOMAIN not in principal(event):
         return None
     cfg = ctx.policy.storage_agent_bulk_encrypt
     count, _ = window_count(ctx, f"gcs-encrypt|{event.key.uri}|{principal(event)}", event, cfg["window_seconds"])

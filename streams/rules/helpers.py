@@ -30,6 +30,17 @@ def is_human(event: KeyEvent) -> bool:
     return bool(kind == "AssumedRole" and event.actor.principal and "AWSReservedSSO" in event.actor.principal)
 
 
+def azure_operation(event: KeyEvent) -> str:
+    """A Key Vault record's operation as rules compare it: AuditEvent names as logged
+    (``KeyPurge``), Activity Log RBAC actions lower-cased (their case varies between exports)."""
+    return event.operation.lower() if "/" in event.operation else event.operation
+
+
+# The domain of GCP's per-project Cloud Storage service agents (service-<n>@gs-project-accounts...),
+# which call Cloud KMS for buckets that use a customer-managed key.
+GCS_SERVICE_AGENT_DOMAIN = "gs-project-accounts.iam.gserviceaccount.com"
+
+
 def approved(event: KeyEvent, policy: Any) -> bool:
     """Done through the approved path (kmo's orchestrator or another listed principal)."""
     return bool(event.actor.principal and event.actor.principal in policy.approved_principals)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,14 @@ def _labels(corpus: Path) -> list[tuple[str, int, str, bool]]:
     return rows
 
 
+@cache
+def _file_events(path: Path, source: str) -> tuple[KeyEvent, ...]:
+    """A corpus file's events, parsed once for all its labelled rows."""
+    return tuple(parse_file(source, path).events)
+
+
 def _record_events(corpus: Path, name: str, line: int) -> list[KeyEvent]:
-    events = parse_file(SOURCES[name], corpus / name).events
-    return [e for e in events if e.origin.endswith(f"#{line - 1}")]
+    return [e for e in _file_events(corpus / name, SOURCES[name]) if e.origin.endswith(f"#{line - 1}")]
 
 
 def test_every_labelled_record_is_listed(corpus: Path) -> None:
